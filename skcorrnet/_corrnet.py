@@ -1,0 +1,794 @@
+"""The CorrNet estimator: scikit-learn's CCA API over a minibatch torch core.
+
+The API mirrors :class:`sklearn.cross_decomposition.CCA` (``fit(X, y)``,
+``transform``, ``predict``, ``inverse_transform``, ``score``); the training
+mirrors :class:`sklearn.neural_network.MLPRegressor` (``max_iter`` epochs,
+``early_stopping``, ``partial_fit``, ``warm_start``).
+"""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    MultiOutputMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_array, check_consistent_length, check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._available_if import available_if
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+
+from ._linear_cca import fit_linear_cca
+from ._losses import TERMS
+from ._module import ACTIVATIONS, CorrNetModule
+from ._training import (
+    SOLVERS,
+    column_moments,
+    evaluate_loss,
+    make_optimizer,
+    map_batches,
+    moments_std,
+    resolve_device,
+    train_epoch,
+)
+
+__all__ = ["CorrNet"]
+
+
+def _to_cpu(obj):
+    """A copy of a (nested) optimiser state with every tensor on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {key: _to_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(value) for value in obj)
+    return obj
+
+
+class CorrNet(
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    RegressorMixin,
+    MultiOutputMixin,
+    BaseEstimator,
+):
+    """Correlational Neural Network: a common representation of two views.
+
+    CorrNet (Chandar et al., 2016) is an autoencoder over paired views X and
+    y. Each view is encoded into one shared latent space, ``h(x) = f(W x + b)``
+    and ``h(y) = f(V y + b)``, and decoders reconstruct *both* views from
+    h(x), h(y) and ``h(x, y) = f(W x + V y + b)``. Training minimises the six
+    reconstruction errors minus ``correlation_weight`` times the summed
+    correlation of the latent units of h(x) and h(y), on minibatches.
+
+    The API is that of :class:`sklearn.cross_decomposition.CCA`: ``transform``
+    embeds X (and y), ``predict`` reconstructs y from X alone, and
+    ``inverse_transform`` maps latents back to the data spaces.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Number of latent units (components).
+
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Sizes of extra encoder layers per view, before the latent layer; the
+        decoders mirror them. ``()`` gives the original one-layer CorrNet.
+
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Activation of the hidden layers and of the latent units. The original
+        CorrNet used "logistic".
+
+    correlation_weight : float, default=2.0
+        Weight of the correlation term (the paper's lambda). 0 gives a plain
+        multimodal autoencoder.
+
+    scale : bool, default=True
+        Whether to divide X and y by their standard deviations. Both are always
+        centred, as in CCA. Constant columns are left unscaled.
+
+    canonical : bool, default=True
+        Whether ``transform`` returns canonical variates of the learned
+        representation: after training, a linear CCA fitted on the training
+        latents of the two views rotates them so that component 0 is the most
+        correlated pair and components within a view are uncorrelated, as
+        CCA users expect. ``inverse_transform`` undoes the rotation; ``predict``
+        and ``predict_x`` do not depend on it.
+
+    batch_size : int, default=128
+        Most rows per minibatch. An epoch is split into
+        ``ceil(n_samples / batch_size)`` batches of near-equal size, so no batch
+        is much smaller than the others. The correlation term is estimated on
+        each batch: keep it well above ``n_components``.
+
+    max_iter : int, default=100
+        Maximum number of epochs (passes over the data) of ``fit``.
+
+    learning_rate_init : float, default=3e-3
+        Step size of the optimiser.
+
+    solver : {"adam", "rmsprop", "sgd"}, default="adam"
+        The torch optimiser. The original CorrNet used RMSProp.
+
+    tol : float, default=1e-4
+        Training stops when the loss (or, with ``early_stopping``, the
+        validation score) has not improved by at least ``tol`` for
+        ``n_iter_no_change`` consecutive epochs.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the rows, stop when
+        their score stops improving, and restore the best weights.
+
+    validation_fraction : float, default=0.1
+        Proportion of rows held out for early stopping.
+
+    n_iter_no_change : int or np.inf, default=10
+        Number of epochs without improvement before stopping.
+
+    device : str, default="auto"
+        Torch device to train and predict on: ``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ... ``"auto"`` picks CUDA when available.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split. An
+        int gives bitwise identical results on the CPU.
+
+    verbose : int, default=0
+        Print each epoch's loss terms when positive.
+
+    warm_start : bool, default=False
+        Whether ``fit`` continues from the current weights, scaling statistics
+        and optimiser state instead of starting afresh.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features (columns) of X seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns of X seen during fit, when they all are strings.
+
+    n_targets_ : int
+        Number of columns of y seen during fit (1 for a 1-d y).
+
+    x_mean_, x_std_ : ndarray of shape (n_features_in_,)
+        Centring and scaling statistics of X (``x_std_`` is all ones when
+        ``scale=False``).
+
+    y_mean_, y_std_ : ndarray of shape (n_targets_,)
+        Centring and scaling statistics of y.
+
+    module_ : torch.nn.Module
+        The trained network, on ``device_``.
+
+    device_ : str
+        The device the network lives on.
+
+    n_iter_ : int
+        Number of epochs run.
+
+    loss_ : float
+        Training loss of the last epoch.
+
+    loss_curve_ : list of float
+        Training loss of each epoch (row-weighted mean over its batches).
+
+    loss_terms_ : dict of str to list of float
+        Per-epoch history of each loss term: ``recon_xy``, ``recon_x``,
+        ``recon_y`` (reconstruction error of both views from h(x, y), h(x) and
+        h(y)) and ``correlation`` (summed correlation of h(x) and h(y)).
+
+    best_loss_ : float or None
+        Lowest training loss; None with ``early_stopping``.
+
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the negative CorrNet loss on the held-out rows
+        after each epoch (higher is better); else None.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; None without ``early_stopping``.
+
+    canonical_correlations_ : ndarray of shape (n_components,) or None
+        With ``canonical=True``, the correlation of each pair of training
+        components, non-increasing; else None.
+
+    See Also
+    --------
+    sklearn.cross_decomposition.CCA : Linear canonical correlation analysis.
+    sklearn.neural_network.MLPRegressor : Neural network regression.
+
+    Notes
+    -----
+    ``fit_transform(X, y)`` returns the latent of X alone, as every
+    scikit-learn transformer does (which lets CorrNet sit inside a Pipeline);
+    CCA's returns a tuple. Use ``fit(X, y).transform(X, y)`` for both views.
+
+    Training runs in float32. Outputs keep the dtype of the input: float32 in
+    gives float32 out, float64 (or integers) gives float64.
+
+    References
+    ----------
+    .. [1] S. Chandar, M. M. Khapra, H. Larochelle, B. Ravindran.
+       "Correlational Neural Networks". Neural Computation 28(2), 2016.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skcorrnet import CorrNet
+    >>> images = load_digits().data.reshape(-1, 8, 8)
+    >>> left = images[:, :, :4].reshape(-1, 32)
+    >>> right = images[:, :, 4:].reshape(-1, 32)
+    >>> model = CorrNet(n_components=5, max_iter=20, random_state=0)
+    >>> model.fit(left, right)
+    CorrNet(max_iter=20, n_components=5, random_state=0)
+    >>> z_left, z_right = model.transform(left, right)
+    >>> z_left.shape
+    (1797, 5)
+    >>> bool(model.canonical_correlations_[0] > 0.9)
+    True
+    >>> model.predict(left).shape
+    (1797, 32)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "correlation_weight": [Interval(Real, 0, None, closed="left")],
+        "scale": ["boolean"],
+        "canonical": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        correlation_weight=2.0,
+        scale=True,
+        canonical=True,
+        batch_size=128,
+        max_iter=100,
+        learning_rate_init=3e-3,
+        solver="adam",
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.correlation_weight = correlation_weight
+        self.scale = scale
+        self.canonical = canonical
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.learning_rate_init = learning_rate_init
+        self.solver = solver
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the network on paired views for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            First view.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Second view, row-paired with X.
+
+        Returns
+        -------
+        self : object
+            Fitted model.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def _check_partial_fit(self):
+        if self.early_stopping:
+            raise AttributeError(
+                "partial_fit is not available with early_stopping=True: hold out "
+                "your own validation chunk and stop the stream yourself."
+            )
+        return True
+
+    @available_if(lambda est: est._check_partial_fit())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """Train for one pass over the given rows, continuing from the last call.
+
+        Each call merges its rows into the running scaling statistics (as
+        ``StandardScaler.partial_fit`` does), so they converge to those of the
+        whole stream. With ``canonical=True`` the rotation is refitted on each
+        call's rows: make the last chunk representative, or call
+        ``partial_fit`` once more on a held sample. Not available with
+        ``early_stopping=True``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            First view of this chunk.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Second view of this chunk.
+
+        Returns
+        -------
+        self : object
+            The model, trained one more pass.
+        """
+        return self._fit(X, y, incremental=True)
+
+    def _fit(self, X, y, incremental):
+        reset = not hasattr(self, "module_") or (
+            not self.warm_start and not incremental
+        )
+        X, Y = self._validate_xy(X, y, reset=reset)
+        if self.hidden_layer_sizes is not None and any(
+            not isinstance(size, Integral) or size < 1
+            for size in self.hidden_layer_sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must hold positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        if reset:
+            self._initialize(X, Y)
+        elif incremental:
+            self._update_scaling(X, Y)
+        stats = self._stats_on_device()
+        rows = np.arange(X.shape[0])
+        val_rows = None
+        if self.early_stopping:
+            rows, val_rows = train_test_split(
+                rows, test_size=self.validation_fraction, random_state=self._rng
+            )
+        n_epochs = 1 if incremental else self.max_iter
+        best_state = None
+        for _ in range(n_epochs):
+            terms = train_epoch(
+                self.module_,
+                self._optimizer,
+                X,
+                Y,
+                rows,
+                stats,
+                self.batch_size,
+                self.correlation_weight,
+                self._rng,
+            )
+            if not np.isfinite(terms["loss"]):
+                raise ValueError(
+                    f"Training diverged at epoch {self.n_iter_ + 1} (loss is "
+                    f"{terms['loss']}); lower learning_rate_init."
+                )
+            self.n_iter_ += 1
+            self.loss_ = terms["loss"]
+            self.loss_curve_.append(terms["loss"])
+            for name in TERMS:
+                self.loss_terms_[name].append(terms[name])
+            improved = self._update_no_improvement(X, Y, val_rows, stats)
+            if improved and val_rows is not None:
+                best_state = copy.deepcopy(self.module_.state_dict())
+            if self.verbose:
+                self._log_epoch(terms)
+            if not incremental and self._no_improvement_count > self.n_iter_no_change:
+                if self.verbose:
+                    print(
+                        f"No improvement by tol={self.tol} in "
+                        f"{self.n_iter_no_change} epochs: stopping."
+                    )
+                break
+        else:
+            if not incremental:
+                warnings.warn(
+                    f"CorrNet reached max_iter={self.max_iter} epochs without "
+                    "converging; consider increasing max_iter.",
+                    ConvergenceWarning,
+                )
+        if best_state is not None:
+            self.module_.load_state_dict(best_state)
+        self.module_.eval()
+        self._fit_canonical(X, Y)
+        return self
+
+    def _validate_xy(self, X, y, reset):
+        if y is None:
+            raise ValueError(
+                "CorrNet requires y to be passed, but the target y is None: "
+                "fit(X, y) needs the second view."
+            )
+        check_consistent_length(X, y)
+        X = validate_data(
+            self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2, reset=reset
+        )
+        Y = check_array(
+            y, input_name="y", dtype=FLOAT_DTYPES, ensure_2d=False, ensure_min_samples=2
+        )
+        one_d = Y.ndim == 1
+        if one_d:
+            Y = Y.reshape(-1, 1)
+        if reset:
+            self._predict_1d = one_d
+            self.n_targets_ = Y.shape[1]
+        else:
+            self._check_n_targets(Y)
+        return X, Y
+
+    def _check_n_targets(self, Y):
+        if Y.shape[1] != self.n_targets_:
+            raise ValueError(
+                f"y has {Y.shape[1]} features, but CorrNet is expecting "
+                f"{self.n_targets_} features as input."
+            )
+
+    def _initialize(self, X, Y):
+        self._rng = check_random_state(self.random_state)
+        self.device_ = str(resolve_device(self.device))
+        self._moments = {"x": (0, 0.0, 0.0), "y": (0, 0.0, 0.0)}
+        self._update_scaling(X, Y)
+        generator = torch.Generator().manual_seed(
+            int(self._rng.randint(np.iinfo(np.int32).max))
+        )
+        self.module_ = CorrNetModule(
+            X.shape[1],
+            Y.shape[1],
+            self.n_components,
+            tuple(self.hidden_layer_sizes or ()),
+            self.activation,
+            generator,
+        ).to(self.device_)
+        self._optimizer = make_optimizer(
+            self.solver, self.module_.parameters(), self.learning_rate_init
+        )
+        self._n_features_out = self.n_components
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.loss_terms_ = {name: [] for name in TERMS}
+        self._no_improvement_count = 0
+        self.best_loss_ = np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _update_scaling(self, X, Y):
+        """Merge the rows into the running moments; refresh the statistics.
+
+        ``fit`` sees all rows at once; ``partial_fit`` merges each chunk, as
+        StandardScaler.partial_fit does, so the statistics converge to those
+        of the whole stream instead of depending on the first chunk.
+        """
+        self._moments["x"] = column_moments(X, self._moments["x"])
+        self._moments["y"] = column_moments(Y, self._moments["y"])
+        self.x_mean_, self.y_mean_ = self._moments["x"][1], self._moments["y"][1]
+        if self.scale:
+            self.x_std_ = moments_std(self._moments["x"])
+            self.y_std_ = moments_std(self._moments["y"])
+        else:
+            self.x_std_ = np.ones_like(self.x_mean_)
+            self.y_std_ = np.ones_like(self.y_mean_)
+
+    def _update_no_improvement(self, X, Y, val_rows, stats):
+        """Book-keep the stopping criterion; True when this epoch is the best."""
+        if val_rows is None:
+            loss = self.loss_curve_[-1]
+            worse = loss > self.best_loss_ - self.tol
+            improved = loss < self.best_loss_
+            if improved:
+                self.best_loss_ = loss
+        else:
+            score = -evaluate_loss(
+                self.module_,
+                X[val_rows],
+                Y[val_rows],
+                stats,
+                self.correlation_weight,
+            )
+            self.validation_scores_.append(score)
+            worse = score < self.best_validation_score_ + self.tol
+            improved = score > self.best_validation_score_
+            if improved:
+                self.best_validation_score_ = score
+            self.best_loss_ = None
+        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
+        return improved
+
+    def _log_epoch(self, terms):
+        line = ", ".join(f"{name}={terms[name]:.4f}" for name in ("loss", *TERMS))
+        if self.validation_scores_:
+            line += f", validation score={self.validation_scores_[-1]:.4f}"
+        print(f"Epoch {self.n_iter_}: {line}")
+
+    def _fit_canonical(self, X, Y):
+        """Fit the k x k linear CCA that orders and decorrelates the latents."""
+        if not self.canonical:
+            self._rotation = None
+            self.canonical_correlations_ = None
+            return
+        hx = self._latent("x", X)
+        hy = self._latent("y", Y)
+        cca = fit_linear_cca(hx, hy, invertible=True)
+        self._rotation = {
+            "x": (cca.mean_a, cca.weights_a, np.linalg.inv(cca.weights_a)),
+            "y": (cca.mean_b, cca.weights_b, np.linalg.inv(cca.weights_b)),
+        }
+        self.canonical_correlations_ = cca.correlations
+
+    # ---------------------------------------------------------------- inference
+
+    def _stats_on_device(self, dtype=torch.float32):
+        """Standardisation tensors of both views, on the model's device."""
+
+        def tensors(mean, std):
+            return (
+                torch.as_tensor(mean, dtype=dtype, device=self.device_),
+                torch.as_tensor(std, dtype=dtype, device=self.device_),
+            )
+
+        return tensors(self.x_mean_, self.x_std_), tensors(self.y_mean_, self.y_std_)
+
+    def _network(self, dtype):
+        """The trained module in the precision of the data it is applied to.
+
+        Inference runs in the input's precision: float64 input goes through a
+        float64 copy of the (small) parameters, so outputs do not depend on
+        how rows are grouped into float32 matrix products.
+        """
+        self.module_.eval()
+        if dtype == np.float32:
+            return self.module_, torch.float32
+        return copy.deepcopy(self.module_).double(), torch.float64
+
+    def _latent(self, view, A):
+        """Raw latent units h(x) or h(y) of the rows of A, in A's dtype."""
+        module, dtype = self._network(A.dtype)
+        stats = self._stats_on_device(dtype)[0 if view == "x" else 1]
+        pre = module.pre_x if view == "x" else module.pre_y
+        return map_batches(lambda a: module.latent(pre(a)), [A], [stats])
+
+    def _embed(self, view, A):
+        """Components of view ``view``: the latent, rotated when canonical."""
+        h = self._latent(view, A)
+        if self._rotation is not None:
+            mean, weights, _ = self._rotation[view]
+            h = (h - mean) @ weights
+        return h.astype(A.dtype, copy=False)
+
+    def _reconstruct(self, source, target, A):
+        """Rows of view ``target`` decoded from view ``source``, or from latents.
+
+        ``source`` is "x" or "y" for data of that view, None for latents.
+        """
+        module, dtype = self._network(A.dtype)
+        decode = module.decoder_x if target == "x" else module.decoder_y
+        if source is None:
+            identity = tuple(
+                torch.full((self.n_components,), value, dtype=dtype, device=self.device_)
+                for value in (0.0, 1.0)
+            )
+            out = map_batches(decode, [A], [identity])
+        else:
+            stats = self._stats_on_device(dtype)[0 if source == "x" else 1]
+            pre = module.pre_x if source == "x" else module.pre_y
+            out = map_batches(lambda a: decode(module.latent(pre(a))), [A], [stats])
+        if target == "x":
+            mean, std = self.x_mean_, self.x_std_
+        else:
+            mean, std = self.y_mean_, self.y_std_
+        return (out * std + mean).astype(A.dtype, copy=False)
+
+    def _validate_y(self, y):
+        Y = check_array(y, input_name="y", dtype=FLOAT_DTYPES, ensure_2d=False)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        self._check_n_targets(Y)
+        return Y
+
+    def transform(self, X, y=None):
+        """Embed X, or X and y, in the common space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            First view.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Second view.
+
+        Returns
+        -------
+        x_scores : ndarray of shape (n_samples, n_components)
+            Components of X when y is None.
+
+        (x_scores, y_scores) : tuple of ndarray
+            Components of X and of y when y is given.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        x_scores = self._embed("x", X)
+        if y is None:
+            return x_scores
+        return x_scores, self.transform_y(y)
+
+    def fit_transform(self, X, y=None):
+        """Fit to (X, y) and return the components of X.
+
+        Unlike CCA's, this returns the components of X alone (the scikit-learn
+        transformer contract, so CorrNet can sit inside a Pipeline); use
+        ``fit(X, y).transform(X, y)`` for both views.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            First view.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Second view. Required, despite the default.
+
+        Returns
+        -------
+        x_scores : ndarray of shape (n_samples, n_components)
+        """
+        return self.fit(X, y).transform(X)
+
+    def transform_y(self, y):
+        """Embed the second view alone (for example, a catalogue with no X).
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        y_scores : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        return self._embed("y", self._validate_y(y))
+
+    def predict(self, X):
+        """Reconstruct y from X alone.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            1-d when y was 1-d at fit.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        y_pred = self._reconstruct("x", "y", X)
+        return y_pred.ravel() if self._predict_1d else y_pred
+
+    def predict_x(self, y):
+        """Reconstruct X from y alone.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        X_pred : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        return self._reconstruct("y", "x", self._validate_y(y))
+
+    def _latent_from_scores(self, view, Z, name):
+        Z = check_array(Z, input_name=name, dtype=FLOAT_DTYPES)
+        if Z.shape[1] != self.n_components:
+            raise ValueError(
+                f"{name} has {Z.shape[1]} columns, but CorrNet has "
+                f"{self.n_components} components."
+            )
+        if self._rotation is None:
+            return Z
+        mean, _, inverse = self._rotation[view]
+        return (Z @ inverse + mean).astype(Z.dtype, copy=False)
+
+    def inverse_transform(self, X, y=None):
+        """Map components back to the data spaces through the decoders.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Components of X (from ``transform``).
+
+        y : array-like of shape (n_samples, n_components), default=None
+            Components of y.
+
+        Returns
+        -------
+        X_reconstructed : ndarray of shape (n_samples, n_features_in_)
+            X decoded from its components.
+
+        y_reconstructed : ndarray of shape (n_samples, n_targets_)
+            y decoded from its components; only returned when y is given.
+        """
+        check_is_fitted(self)
+        hx = self._latent_from_scores("x", X, "X")
+        X_rec = self._reconstruct(None, "x", hx)
+        if y is None:
+            return X_rec
+        hy = self._latent_from_scores("y", y, "y")
+        return X_rec, self._reconstruct(None, "y", hy)
+
+    # -------------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        # Tensors go to the CPU, so a model trained on a GPU unpickles anywhere.
+        # (A copy: object.__getstate__ returns the instance's own __dict__.)
+        state = dict(super().__getstate__())
+        if "module_" in state:
+            state["module_"] = copy.deepcopy(self.module_).cpu()
+        if "_optimizer" in state:
+            state["_optimizer"] = _to_cpu(self._optimizer.state_dict())
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" not in state:
+            return
+        device = torch.device(self.device_)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"This CorrNet was trained on {self.device_}, which is not "
+                "available here; it was loaded on the CPU.",
+                UserWarning,
+            )
+            self.device_ = "cpu"
+        self.module_.to(self.device_)
+        optimizer_state = self._optimizer
+        self._optimizer = make_optimizer(
+            self.solver, self.module_.parameters(), self.learning_rate_init
+        )
+        self._optimizer.load_state_dict(optimizer_state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.regressor_tags.poor_score = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

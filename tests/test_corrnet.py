@@ -1,0 +1,469 @@
+"""Behaviour of the CorrNet estimator: API, numbers, numerics, errors."""
+
+import io
+import pickle
+import tracemalloc
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from conftest import two_views
+from sklearn.base import clone
+from sklearn.cross_decomposition import CCA
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skcorrnet import CorrNet
+from skcorrnet.metrics import sum_of_correlations
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+FAST = dict(max_iter=30, hidden_layer_sizes=(16,), random_state=0, device="cpu")
+
+
+def fitted(X, Y, **params):
+    return CorrNet(**{"n_components": 2, **FAST, **params}).fit(X, Y)
+
+
+# ------------------------------------------------------------------ the API
+
+
+def test_shapes_of_every_method(views):
+    X, Y = views
+    model = fitted(X, Y, n_components=3)
+    zx, zy = model.transform(X, Y)
+    assert zx.shape == zy.shape == (300, 3)
+    assert np.array_equal(model.transform(X), zx)
+    assert np.array_equal(model.transform_y(Y), zy)
+    assert model.predict(X).shape == Y.shape
+    assert model.predict_x(Y).shape == X.shape
+    X_rec, Y_rec = model.inverse_transform(zx, zy)
+    assert X_rec.shape == X.shape and Y_rec.shape == Y.shape
+    assert list(model.get_feature_names_out()) == ["corrnet0", "corrnet1", "corrnet2"]
+
+
+def test_fit_transform_returns_x_components(views):
+    X, Y = views
+    model = CorrNet(**FAST)
+    assert np.array_equal(model.fit_transform(X, Y), model.transform(X))
+
+
+def test_one_dimensional_target_round_trips():
+    X, Y = two_views(q=1)
+    y = Y.ravel()
+    model = fitted(X, y)
+    assert model.predict(X).shape == (300,)
+    assert model.n_targets_ == 1
+    assert model.transform_y(y).shape == (300, 2)
+    assert np.array_equal(model.transform_y(y), model.transform_y(Y))
+    assert model.score(X, y) > 0.5
+
+
+def test_learns_the_shared_factors():
+    """Two shared factors: two highly correlated held-out components, and
+    cross-view prediction far better than the mean."""
+    X, Y = two_views(n_samples=1200, noise=0.2, seed=1)
+    model = fitted(X[:800], Y[:800], max_iter=60)
+    zx, zy = model.transform(X[800:], Y[800:])
+    held_out = [np.corrcoef(zx[:, i], zy[:, i])[0, 1] for i in range(2)]
+    assert min(held_out) > 0.9
+    assert model.score(X[800:], Y[800:]) > 0.8
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+def test_beats_cca_on_a_nonlinear_relation():
+    """y depends on x through a quadratic: CCA sees no linear correlation.
+
+    With one component the correlation term (at most lambda) is small next to
+    the six reconstruction terms, so lambda is raised to let it lead.
+    """
+    rng = np.random.RandomState(0)
+    t = rng.uniform(-2, 2, size=(2000, 1))
+    X = np.hstack([t, rng.normal(scale=0.1, size=(2000, 3))])
+    Y = np.hstack([t**2, rng.normal(scale=0.1, size=(2000, 2))])
+    train, test = slice(0, 1500), slice(1500, None)
+    cca = CCA(n_components=1).fit(X[train], Y[train])
+    model = fitted(
+        X[train], Y[train], n_components=1, max_iter=60,
+        hidden_layer_sizes=(32,), correlation_weight=4.0,
+    )
+    cca_corr = sum_of_correlations(*cca.transform(X[test], Y[test]))
+    corrnet_corr = sum_of_correlations(*model.transform(X[test], Y[test]))
+    assert abs(cca_corr) < 0.2
+    assert corrnet_corr > 0.9
+
+
+def test_training_terms_are_recorded(views, capsys):
+    X, Y = views
+    model = fitted(X, Y, max_iter=4, verbose=1, n_iter_no_change=np.inf)
+    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4
+    assert set(model.loss_terms_) == {"recon_xy", "recon_x", "recon_y", "correlation"}
+    for name, curve in model.loss_terms_.items():
+        assert len(curve) == 4
+    # The total is the sum of the reconstruction terms minus lambda x correlation.
+    terms = {name: np.array(curve) for name, curve in model.loss_terms_.items()}
+    total = terms["recon_xy"] + terms["recon_x"] + terms["recon_y"] - 2.0 * terms["correlation"]
+    np.testing.assert_allclose(model.loss_curve_, total, rtol=1e-5, atol=1e-5)
+    assert model.best_loss_ == min(model.loss_curve_)
+    out = capsys.readouterr().out
+    assert out.count("Epoch") == 4 and "correlation=" in out
+
+
+def test_convergence_warning_and_tol_stopping(views):
+    X, Y = views
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        CorrNet(max_iter=2, random_state=0).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = CorrNet(max_iter=500, tol=1e3, n_iter_no_change=2, random_state=0).fit(X, Y)
+    # As MLPRegressor: the first epoch improves on inf, then stop once the count
+    # of epochs without improvement exceeds n_iter_no_change.
+    assert model.n_iter_ == 1 + 2 + 1
+
+
+def test_early_stopping_restores_best_weights(views):
+    X, Y = views
+    model = fitted(X, Y, early_stopping=True, max_iter=15, n_iter_no_change=3)
+    assert len(model.validation_scores_) == model.n_iter_
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert model.best_loss_ is None
+    assert not hasattr(model, "partial_fit")
+    with pytest.raises(AttributeError, match="no attribute 'partial_fit'") as info:
+        model.partial_fit(X, Y)
+    assert "early_stopping=True" in str(info.value.__cause__)
+
+
+def test_partial_fit_continues_training(views):
+    X, Y = views
+    model = CorrNet(**FAST)
+    for _ in range(3):
+        for chunk in np.array_split(np.arange(300), 3):
+            model.partial_fit(X[chunk], Y[chunk])
+    assert model.n_iter_ == 9
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+    # The scaling statistics are those of the whole stream (3 passes over Y).
+    np.testing.assert_allclose(model.x_mean_, X.mean(axis=0))
+    np.testing.assert_allclose(model.y_std_, np.tile(Y, (3, 1)).std(axis=0, ddof=1))
+
+
+def test_partial_fit_on_chunks_trains_like_fit(digit_halves):
+    L, R = digit_halves
+    params = dict(n_components=5, random_state=0, device="cpu")
+    full = CorrNet(max_iter=10, n_iter_no_change=np.inf, **params).fit(L, R)
+    stream = CorrNet(**params)
+    for _ in range(10):
+        for chunk in np.array_split(np.arange(len(L)), 4):
+            stream.partial_fit(L[chunk], R[chunk])
+    assert stream.score(L, R) > full.score(L, R) - 0.05
+    assert stream.canonical_correlations_.sum() > 0.95 * full.canonical_correlations_.sum()
+
+
+def test_warm_start_continues(views):
+    X, Y = views
+    model = fitted(X, Y, max_iter=3, warm_start=True, n_iter_no_change=np.inf)
+    first_module = model.module_
+    model.fit(X, Y)
+    assert model.n_iter_ == 6 and model.module_ is first_module
+    cold = fitted(X, Y, max_iter=3, n_iter_no_change=np.inf)
+    cold.fit(X, Y)
+    assert cold.n_iter_ == 3
+
+
+# ----------------------------------------------------- dtypes and numerics
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outputs_keep_input_dtype(views, dtype):
+    X, Y = (a.astype(dtype) for a in views)
+    model = fitted(X, Y)
+    zx, zy = model.transform(X, Y)
+    assert zx.dtype == zy.dtype == dtype
+    assert model.predict(X).dtype == dtype
+    assert model.predict_x(Y).dtype == dtype
+    assert all(a.dtype == dtype for a in model.inverse_transform(zx, zy))
+
+
+def test_integer_input_gives_float64(views):
+    X, Y = views
+    model = fitted(np.round(X * 10).astype(np.int64), Y)
+    assert model.transform(np.round(X * 10).astype(np.int32)).dtype == np.float64
+
+
+def test_float32_and_float64_inference_agree(views):
+    X, Y = views
+    model = fitted(X, Y)
+    np.testing.assert_allclose(
+        model.predict(X.astype(np.float32)), model.predict(X), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_same_seed_is_bitwise_identical(views):
+    X, Y = views
+    a, b = fitted(X, Y, random_state=3), fitted(X, Y, random_state=3)
+    assert np.array_equal(a.transform(X), b.transform(X))
+    assert a.loss_curve_ == b.loss_curve_
+    c = fitted(X, Y, random_state=4)
+    assert not np.array_equal(a.transform(X), c.transform(X))
+
+
+def test_global_torch_seed_does_not_matter(views):
+    X, Y = views
+    torch.manual_seed(1)
+    a = fitted(X, Y)
+    torch.manual_seed(2)
+    b = fitted(X, Y)
+    assert np.array_equal(a.predict(X), b.predict(X))
+
+
+def test_constant_columns_give_finite_results(views):
+    X, Y = views
+    X = np.hstack([X, np.full((300, 1), 7.0)])
+    Y = np.hstack([Y, np.zeros((300, 2))])
+    model = fitted(X, Y)
+    assert model.x_std_[-1] == 1.0 and model.y_std_[-1] == 1.0
+    for out in (*model.transform(X, Y), model.predict(X), model.predict_x(Y)):
+        assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(model.predict(X)[:, -2:], 0.0, atol=0.5)
+
+
+def test_all_constant_views_give_finite_results():
+    X = np.ones((10, 3))
+    Y = np.zeros((10, 2))
+    model = fitted(X, Y)
+    assert np.all(np.isfinite(model.transform(X)))
+    assert np.all(np.isfinite(model.canonical_correlations_))
+
+
+@pytest.mark.parametrize("n_samples, batch_size", [(2, 1), (7, 3), (5, 100), (101, 50)])
+def test_tiny_and_uneven_batches_never_nan(n_samples, batch_size):
+    X, Y = two_views(n_samples=n_samples, seed=2, dtype=np.float32)
+    model = fitted(X, Y, batch_size=batch_size, max_iter=5)
+    assert np.all(np.isfinite(model.loss_curve_))
+    assert np.all(np.isfinite(model.transform(X)))
+
+
+def test_training_memory_stays_o_batch():
+    """Fitting allocates far less than one copy of the data (O(batch) + the k-wide
+    latents the canonical rotation needs), for float32 and float64 input."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100_000, 64)).astype(np.float32)  # 25.6 MB
+    Y = rng.normal(size=(100_000, 32)).astype(np.float32)  # 12.8 MB
+    model = CorrNet(n_components=2, hidden_layer_sizes=(8,), max_iter=1, batch_size=512)
+    tracemalloc.start()
+    model.fit(X, Y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 0.25 * (X.nbytes + Y.nbytes)
+
+
+# ------------------------------------------------------------ canonical output
+
+
+def test_canonical_components_are_ordered_and_decorrelated(digit_halves):
+    L, R = digit_halves
+    model = CorrNet(n_components=6, max_iter=20, random_state=0).fit(L, R)
+    rho = model.canonical_correlations_
+    assert np.all(np.diff(rho) <= 1e-12) and np.all((rho >= 0) & (rho <= 1))
+    zx, zy = model.transform(L, R)
+    pair_corr = [np.corrcoef(zx[:, i], zy[:, i])[0, 1] for i in range(6)]
+    np.testing.assert_allclose(pair_corr, rho, atol=1e-3)
+    for z in (zx, zy):
+        within = np.corrcoef(z.T)
+        np.testing.assert_allclose(within, np.eye(6), atol=1e-3)
+
+
+def test_canonical_rotation_is_exactly_undone(views):
+    """Training does not depend on ``canonical``: the same seed gives the same
+    network, so decoding must agree whether or not the rotation is applied."""
+    X, Y = views
+    rotated = fitted(X, Y, canonical=True)
+    raw = fitted(X, Y, canonical=False)
+    assert raw.canonical_correlations_ is None
+    np.testing.assert_array_equal(rotated.predict(X), raw.predict(X))
+    np.testing.assert_array_equal(rotated.predict_x(Y), raw.predict_x(Y))
+    np.testing.assert_allclose(
+        rotated.inverse_transform(rotated.transform(X)),
+        raw.inverse_transform(raw.transform(X)),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    _, y_rec = rotated.inverse_transform(*rotated.transform(X, Y))
+    _, y_rec_raw = raw.inverse_transform(*raw.transform(X, Y))
+    np.testing.assert_allclose(y_rec, y_rec_raw, rtol=1e-9, atol=1e-9)
+
+
+def test_predict_is_decoding_of_the_x_latent(views):
+    X, Y = views
+    raw = fitted(X, Y, canonical=False)
+    _, y_from_latent = raw.inverse_transform(raw.transform(X), raw.transform(X))
+    np.testing.assert_allclose(raw.predict(X), y_from_latent, rtol=1e-9, atol=1e-9)
+
+
+# ------------------------------------------------------- sklearn ecosystem
+
+
+def test_pipeline_grid_search_and_cross_val(digit_halves):
+    L, R = digit_halves
+    pipe = make_pipeline(StandardScaler(), CorrNet(n_components=3, max_iter=5, random_state=0))
+    pipe.fit(L, R)
+    assert pipe.predict(L).shape == R.shape
+    assert pipe.transform(L).shape == (len(L), 3)
+    grid = GridSearchCV(pipe, {"corrnet__correlation_weight": [0.0, 2.0]}, cv=2)
+    grid.fit(L, R)
+    assert grid.best_params_["corrnet__correlation_weight"] in (0.0, 2.0)
+    scores = cross_val_score(CorrNet(n_components=3, max_iter=5, random_state=0), L, R, cv=3)
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+
+
+def test_corrnet_as_intermediate_pipeline_step(views):
+    """CCA cannot be followed by another step; CorrNet can."""
+    from sklearn.linear_model import Ridge
+
+    X, Y = views
+    pipe = make_pipeline(CorrNet(**FAST), Ridge()).fit(X, Y[:, 0])
+    assert pipe.predict(X).shape == (300,)
+
+
+def test_clone_keeps_params_not_state(views):
+    X, Y = views
+    model = fitted(X, Y, correlation_weight=1.5)
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    assert not hasattr(twin, "module_")
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_persistence_round_trip_is_identical(views, dump):
+    X, Y = views
+    model = fitted(X, Y)
+    if dump == "pickle":
+        loaded = pickle.loads(pickle.dumps(model))
+    else:
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        buffer.seek(0)
+        loaded = joblib.load(buffer)
+    for method in ("transform", "predict"):
+        assert np.array_equal(getattr(loaded, method)(X), getattr(model, method)(X))
+    assert np.array_equal(loaded.predict_x(Y), model.predict_x(Y))
+    # Training continues from the saved optimiser state exactly as the original.
+    model.partial_fit(X, Y)
+    loaded.partial_fit(X, Y)
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_pickled_state_holds_only_cpu_tensors(views):
+    X, Y = views
+    state = fitted(X, Y).__getstate__()
+    tensors = list(state["module_"].state_dict().values())
+    for group in state["_optimizer"]["state"].values():
+        tensors += [v for v in group.values() if isinstance(v, torch.Tensor)]
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
+
+
+def test_model_saved_from_cuda_loads_on_cpu(views, monkeypatch):
+    X, Y = views
+    model = fitted(X, Y)
+    expected = model.predict(X)
+    state = model.__getstate__()
+    state["device_"] = "cuda:0"  # as pickled on a GPU machine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = CorrNet.__new__(CorrNet)
+    with pytest.warns(UserWarning, match="loaded on the CPU"):
+        loaded.__setstate__(state)
+    assert loaded.device_ == "cpu"
+    assert np.array_equal(loaded.predict(X), expected)
+
+
+def test_feature_names_and_pandas_output(digit_halves):
+    pd = pytest.importorskip("pandas")
+    L, R = digit_halves
+    frame = pd.DataFrame(L, columns=[f"px{i}" for i in range(32)])
+    model = CorrNet(n_components=2, max_iter=3, random_state=0).fit(frame, R)
+    assert list(model.feature_names_in_) == list(frame.columns)
+    model.set_output(transform="pandas")
+    out = model.transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["corrnet0", "corrnet1"]
+    assert out.index.equals(frame.index)
+
+
+# ------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_is_rejected(views, bad):
+    X, Y = views
+    Xb, Yb = X.copy(), Y.copy()
+    Xb[3, 1] = bad
+    Yb[5, 0] = bad
+    with pytest.raises(ValueError, match="X contains"):
+        CorrNet().fit(Xb, Y)
+    with pytest.raises(ValueError, match="y contains"):
+        CorrNet().fit(X, Yb)
+    model = fitted(X, Y)
+    with pytest.raises(ValueError, match="X contains"):
+        model.transform(Xb)
+    with pytest.raises(ValueError, match="y contains"):
+        model.transform_y(Yb)
+
+
+def test_bad_shapes_are_rejected(views):
+    X, Y = views
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        CorrNet().fit(X, Y[:-1])
+    with pytest.raises(ValueError, match="minimum of 2"):
+        CorrNet().fit(X[:1], Y[:1])
+    with pytest.raises(ValueError, match="requires y"):
+        CorrNet().fit(X, None)
+    model = fitted(X, Y)
+    with pytest.raises(ValueError, match="X has 5 features"):
+        model.transform(X[:, :5])
+    with pytest.raises(ValueError, match="y has 4 features"):
+        model.predict_x(Y[:, :4])
+    with pytest.raises(ValueError, match="y has 4 features"):
+        model.partial_fit(X, Y[:, :4])
+    with pytest.raises(ValueError, match="3 columns, but CorrNet has 2 components"):
+        model.inverse_transform(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_components": 0}, "n_components"),
+        ({"activation": "swish"}, "activation"),
+        ({"solver": "lbfgs"}, "solver"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init"),
+        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
+        ({"device": "gpu7"}, "not a valid torch device"),
+    ],
+)
+def test_bad_parameters_are_rejected(views, params, match):
+    with pytest.raises(ValueError, match=match):
+        CorrNet(**params).fit(*views)
+
+
+def test_cuda_requested_without_cuda(views, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        CorrNet(device="cuda").fit(*views)
+    assert CorrNet(device="auto", max_iter=1).fit(*views).device_ == "cpu"
+
+
+def test_methods_before_fit_raise_not_fitted(views):
+    X, Y = views
+    model = CorrNet()
+    for call in (
+        lambda: model.transform(X),
+        lambda: model.transform_y(Y),
+        lambda: model.predict(X),
+        lambda: model.predict_x(Y),
+        lambda: model.inverse_transform(np.zeros((2, 2))),
+    ):
+        with pytest.raises(NotFittedError):
+            call()
