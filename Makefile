@@ -1,0 +1,28 @@
+# Every target sets itself up from a fresh clone: a virtual environment with the
+# CPU build of torch pinned for speed here (override TORCH elsewhere, e.g.
+# TORCH='torch>=2.1'), then the package with its extras.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $@
+
+demo: $(STAMP)  ## CorrNet vs CCA on scikit-learn's digits, and a PNG of reconstructions
+	$(BIN)/python examples/demo_digits.py
+
+test: $(STAMP)  ## the default (fast) test suite
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)  ## including tests marked slow
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis examples/output
