@@ -381,11 +381,12 @@ class CorrNet(
             self._update_scaling(X, Y)
         stats = self._stats_on_device()
         rows = np.arange(X.shape[0])
-        val_rows = None
+        validation = None
         if self.early_stopping:
             rows, val_rows = train_test_split(
                 rows, test_size=self.validation_fraction, random_state=self._rng
             )
+            validation = X[val_rows], Y[val_rows]  # copied once, scored each epoch
         n_epochs = 1 if incremental else self.max_iter
         best_state = None
         for _ in range(n_epochs):
@@ -410,8 +411,8 @@ class CorrNet(
             self.loss_curve_.append(terms["loss"])
             for name in TERMS:
                 self.loss_terms_[name].append(terms[name])
-            improved = self._update_no_improvement(X, Y, val_rows, stats)
-            if improved and val_rows is not None:
+            improved = self._update_no_improvement(validation, stats)
+            if improved and validation is not None:
                 best_state = copy.deepcopy(self.module_.state_dict())
             if self.verbose:
                 self._log_epoch(terms)
@@ -510,9 +511,9 @@ class CorrNet(
             self.x_std_ = np.ones_like(self.x_mean_)
             self.y_std_ = np.ones_like(self.y_mean_)
 
-    def _update_no_improvement(self, X, Y, val_rows, stats):
+    def _update_no_improvement(self, validation, stats):
         """Book-keep the stopping criterion; True when this epoch is the best."""
-        if val_rows is None:
+        if validation is None:
             loss = self.loss_curve_[-1]
             worse = loss > self.best_loss_ - self.tol
             improved = loss < self.best_loss_
@@ -521,8 +522,7 @@ class CorrNet(
         else:
             score = -evaluate_loss(
                 self.module_,
-                X[val_rows],
-                Y[val_rows],
+                *validation,
                 stats,
                 self.correlation_weight,
             )
