@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all clean
+.PHONY: demo test test-all bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ test: $(STAMP)  ## the default (fast) test suite
 
 test-all: $(STAMP)  ## including tests marked slow
 	$(BIN)/python -m pytest -m "slow or not slow"
+
+BENCHMARKS := defaults quality speed scale ranking semi_paired
+
+bench: $(STAMP)  ## every benchmark in full (about an hour on 2 cores); results in benchmarks/results
+	set -e; for b in $(BENCHMARKS); do $(BIN)/python benchmarks/$$b.py; done
+
+bench-quick: $(STAMP)  ## every benchmark in its --quick form (a few minutes); writes *-quick.* results
+	set -e; for b in $(BENCHMARKS); do $(BIN)/python benchmarks/$$b.py --quick; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis examples/output

@@ -12,23 +12,17 @@ Writes benchmarks/results/defaults.{json,md}.
 """
 
 import argparse
-import json
-import platform
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-import sklearn
-import torch
-from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from _common import RIDGES, digits_tasks, machine, save
 from skcorrnet import CorrNet
 from skcorrnet.metrics import total_correlation
 
 K = 10
-RIDGES = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0]
 VARIANTS = {
     "defaults": {},
     "no hidden layer (paper)": {"hidden_layer_sizes": ()},
@@ -50,39 +44,17 @@ VARIANTS = {
 QUICK = ["defaults", "no hidden layer (paper)", "correlation_weight=0 (plain autoencoder)"]
 
 
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "device": "cpu",
-    }
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 variants, 1 seed")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     seeds = range(1 if args.quick else args.seeds)
     variants = {name: VARIANTS[name] for name in QUICK} if args.quick else VARIANTS
 
-    digits = load_digits()
-    images = digits.data.reshape(-1, 8, 8)
-    left, right = images[:, :, :4].reshape(-1, 32), images[:, :, 4:].reshape(-1, 32)
+    left, right, digit = digits_tasks()["halves"]
     splits = [
-        train_test_split(left, right, test_size=0.3, random_state=s, stratify=digits.target)
+        train_test_split(left, right, test_size=0.3, random_state=s, stratify=digit)
         for s in seeds
     ]
 
@@ -117,13 +89,12 @@ def main():
         mean, sd = np.mean(row["total_corr"]), np.std(row["total_corr"])
         fit = "" if row["fit_s"] is None else f"{np.mean(row['fit_s']):.1f}"
         lines.append(f"| {row['model']} | {mean:.3f} ± {sd:.3f} | {mean / base - 1:+.1%} | {fit} |")
-    args.output.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if args.quick else ""
-    (args.output / f"defaults{suffix}.md").write_text("\n".join(lines) + "\n")
-    (args.output / f"defaults{suffix}.json").write_text(
-        json.dumps({"machine": machine(), "k": K, "seeds": list(seeds), "results": results}, indent=1)
+    save(
+        "defaults",
+        {"machine": machine(), "k": K, "seeds": list(seeds), "results": results},
+        lines,
+        quick=args.quick,
     )
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

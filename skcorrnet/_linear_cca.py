@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils.extmath import svd_flip
 
-__all__ = ["LinearCCA", "fit_linear_cca"]
+__all__ = ["JointMoments", "LinearCCA", "fit_linear_cca", "fit_linear_cca_from_moments"]
 
 # Relative ridge added to each covariance: a fraction of its mean eigenvalue, so
 # the whitening is defined for constant or collinear columns (rank-deficient
@@ -21,6 +21,40 @@ _TINY = 1e-12
 # Eigenvalues below this fraction of the largest are numerically zero: the
 # directions of a collinear (or constant) set of columns.
 _NULL = 1e-10
+# Rows per block when accumulating moments: bounds the float64 working copy.
+_BLOCK_ROWS = 4096
+
+
+class JointMoments:
+    """Running mean and covariance of the columns of row blocks, in float64.
+
+    Blocks are shifted by the first block's mean before the sums of products
+    are accumulated, so the covariance does not suffer from cancellation when
+    the mean is large; memory is O(block + d^2), whatever the number of rows.
+    """
+
+    def __init__(self):
+        self.n_rows = 0
+        self._shift = self._sum = self._outer = None
+
+    def update(self, block):
+        """Add the rows of ``block`` (n_rows, d)."""
+        block = np.asarray(block, dtype=np.float64)
+        if self._shift is None:
+            self._shift = block.mean(axis=0)
+            self._sum = np.zeros_like(self._shift)
+            self._outer = np.zeros((block.shape[1], block.shape[1]))
+        centred = block - self._shift
+        self.n_rows += block.shape[0]
+        self._sum += centred.sum(axis=0)
+        self._outer += centred.T @ centred
+
+    def mean_cov(self):
+        """Column means and covariance matrix (ddof=1)."""
+        mean = self._sum / self.n_rows
+        scatter = self._outer - self.n_rows * np.outer(mean, mean)
+        cov = scatter / max(self.n_rows - 1, 1)
+        return mean + self._shift, cov
 
 
 @dataclass(frozen=True)
@@ -65,10 +99,13 @@ def _inv_sqrt(cov, reg, invertible):
 def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     """Fit a linear CCA between the columns of A and B in closed form.
 
+    The covariances are accumulated over blocks of rows in float64, so the
+    memory used is O(block + (p + q)^2), never a float64 copy of A or B.
+
     Parameters
     ----------
-    A : ndarray of shape (n_samples, n_features_a)
-    B : ndarray of shape (n_samples, n_features_b)
+    A : array-like of shape (n_samples, n_features_a)
+    B : array-like of shape (n_samples, n_features_b)
     n_components : int, default=None
         Number of canonical pairs; ``min(n_features_a, n_features_b)`` if None.
     reg : float, default=1e-4
@@ -81,23 +118,35 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     -------
     cca : LinearCCA
     """
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    n = A.shape[0]
-    k_max = min(A.shape[1], B.shape[1])
+    moments = JointMoments()
+    for start in range(0, A.shape[0], _BLOCK_ROWS):
+        rows = slice(start, start + _BLOCK_ROWS)
+        moments.update(np.hstack([np.asarray(A[rows]), np.asarray(B[rows])]))
+    return fit_linear_cca_from_moments(
+        moments, A.shape[1], n_components, reg, invertible
+    )
+
+
+def fit_linear_cca_from_moments(
+    moments, n_features_a, n_components=None, reg=DEFAULT_REG, invertible=False
+):
+    """:func:`fit_linear_cca` from the :class:`JointMoments` of ``[A, B]``.
+
+    ``n_features_a`` splits the joint columns into A's and B's.
+    """
+    mean, cov = moments.mean_cov()
+    d = n_features_a
+    k_max = min(d, mean.size - d)
     k = k_max if n_components is None else min(n_components, k_max)
-    mean_a, mean_b = A.mean(axis=0), B.mean(axis=0)
-    Ac, Bc = A - mean_a, B - mean_b
-    denom = max(n - 1, 1)
-    wa = _inv_sqrt(Ac.T @ Ac / denom, reg, invertible)
-    wb = _inv_sqrt(Bc.T @ Bc / denom, reg, invertible)
+    wa = _inv_sqrt(cov[:d, :d], reg, invertible)
+    wb = _inv_sqrt(cov[d:, d:], reg, invertible)
     # SVD of the whitened cross-covariance: singular values are the canonical
     # correlations, singular vectors the whitened canonical directions.
-    u, s, vt = np.linalg.svd(wa @ (Ac.T @ Bc / denom) @ wb, full_matrices=False)
+    u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
     u, vt = svd_flip(u, vt)
     return LinearCCA(
-        mean_a=mean_a,
-        mean_b=mean_b,
+        mean_a=mean[:d],
+        mean_b=mean[d:],
         weights_a=wa @ u[:, :k],
         weights_b=wb @ vt[:k].T,
         correlations=np.clip(s[:k], 0.0, 1.0),

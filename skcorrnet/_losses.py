@@ -1,25 +1,60 @@
-"""The CorrNet objective (Chandar et al. 2016, Section 3, Eq. 3.1).
+"""The CorrNet objective (Chandar et al. 2016, Section 3, Eq. 3.1), with extensions.
 
 For a batch of paired rows (x_i, y_i) with latents h(x), h(y), h(x, y):
 
     L = sum_{h in {h(x,y), h(x), h(y)}} [ mse(g_x(h), x) + mse(g_y(h), y) ]
         - lambda * sum_j corr(h(x)_j, h(y)_j)
+        + mu * ranking(h(x), h(y))
 
 where g_x, g_y are the decoders, mse is the squared error averaged over rows and
 features (so each term is about 1 for standardised data whatever the width of a
-view), and corr is the Pearson correlation of latent unit j over the batch.
+view), corr is the Pearson correlation of latent unit j over the batch, and
+ranking (weight mu, 0 by default) scores each true pair above the other pairs
+of the batch.
+
+Rows with one view missing (Section 3: the single-view batches of the original
+CorrNet) contribute only the reconstruction of their own view from their own
+latent, ``mse(g_x(h(x)), x)`` or ``mse(g_y(h(y)), y)``; the correlation and
+ranking terms use the fully paired rows alone. Reconstruction sums are divided
+by the number of rows in the batch, so an all-paired batch gives Eq. 3.1.
 """
 
-import torch
+from dataclasses import dataclass
 
-__all__ = ["TERMS", "corrnet_loss", "pearson_per_unit", "reconstruction_errors"]
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "RANKING_LOSSES",
+    "TERMS",
+    "Objective",
+    "corrnet_loss",
+    "pearson_per_unit",
+    "ranking_loss",
+    "reconstruction_errors",
+    "reconstruction_sums",
+    "same_rows",
+]
 
 # Names of the loss terms, in the order they are logged.
-TERMS = ("recon_xy", "recon_x", "recon_y", "correlation")
+TERMS = ("recon_xy", "recon_x", "recon_y", "correlation", "ranking")
+
+RANKING_LOSSES = ("softmax", "hinge")
 
 # Guards the variances in the correlation's denominator: a constant latent unit
 # (or a batch of one row) gives a correlation of 0, never 0/0.
 EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The weights and shape parameters of the loss (the estimator's settings)."""
+
+    correlation_weight: float = 2.0
+    ranking_weight: float = 0.0
+    ranking_loss: str = "softmax"
+    ranking_temperature: float = 0.1
+    ranking_margin: float = 0.2
 
 
 def pearson_per_unit(a, b, eps=EPS):
@@ -42,8 +77,67 @@ def pearson_per_unit(a, b, eps=EPS):
     return cov / (torch.sqrt(var_a + eps) * torch.sqrt(var_b + eps))
 
 
+def ranking_loss(
+    a, b, kind="softmax", temperature=0.1, margin=0.2, same_a=None, same_b=None
+):
+    """In-batch ranking loss: row i of ``a`` should be closest to row i of ``b``.
+
+    Similarities are cosines of the batch-centred rows (the components that
+    ``transform`` returns are centred too), in both directions (a -> b and
+    b -> a), averaged.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor of shape (n_rows, n_units)
+    same_a, same_b : torch.Tensor of bool, shape (n_rows, n_rows), default=None
+        ``same_b[i, j]``: row j's partner input equals row i's (e.g. two images
+        with the same one-hot label). Such a j is no negative for query i: it
+        is left out of the ranking, so duplicates are not pushed apart.
+    kind : {"softmax", "hinge"}
+        ``"softmax"``: cross-entropy of the true partner among the batch, with
+        logits cos / temperature (InfoNCE). ``"hinge"``: DeViSE's hinge rank
+        loss, max(0, margin - cos(true) + cos(other)), averaged over the
+        other rows.
+    temperature, margin : float
+
+    Returns
+    -------
+    torch.Tensor (scalar)
+        0 for fewer than 2 rows (no other pair to rank against).
+    """
+    n = a.shape[0]
+    if n < 2:
+        return a.sum() * 0.0
+    a = F.normalize(a - a.mean(dim=0), dim=1, eps=EPS)
+    b = F.normalize(b - b.mean(dim=0), dim=1, eps=EPS)
+    sim = a @ b.T
+    eye = torch.eye(n, dtype=torch.bool, device=sim.device)
+    # Negatives: neg_ab[i, j], b_j for query a_i; neg_ba[i, j], a_i for query
+    # b_j (both masks are symmetric, as equality is).
+    neg_ab = ~eye if same_b is None else ~(eye | same_b)
+    neg_ba = ~eye if same_a is None else ~(eye | same_a)
+    if kind == "softmax":
+        target = torch.arange(n, device=sim.device)
+        logits = sim / temperature
+        a_to_b = logits.masked_fill(~(neg_ab | eye), -torch.inf)
+        b_to_a = logits.T.masked_fill(~(neg_ba | eye), -torch.inf)
+        return 0.5 * (F.cross_entropy(a_to_b, target) + F.cross_entropy(b_to_a, target))
+    true = sim.diagonal()
+    a_to_b = F.relu(margin - true[:, None] + sim)[neg_ab]
+    b_to_a = F.relu(margin - true[None, :] + sim)[neg_ba]
+    # Mean over the negatives (none: every row is a duplicate, no loss).
+    return 0.5 * (
+        a_to_b.sum() / max(a_to_b.numel(), 1) + b_to_a.sum() / max(b_to_a.numel(), 1)
+    )
+
+
+def same_rows(v):
+    """``out[i, j]``: rows i and j of ``v`` are identical (exact comparison)."""
+    return torch.cdist(v, v, compute_mode="donot_use_mm_for_euclid_dist") == 0
+
+
 def reconstruction_errors(module, x, y, latents):
-    """Per-row error of both views decoded from each latent.
+    """Per-row error of each view decoded from each latent.
 
     Parameters
     ----------
@@ -53,39 +147,92 @@ def reconstruction_errors(module, x, y, latents):
 
     Returns
     -------
-    torch.Tensor of shape (n_rows, len(latents))
-        Squared error of x plus that of y, each averaged over its features.
+    err_x, err_y : torch.Tensor of shape (n_rows, len(latents))
+        Squared error of x (of y) decoded from each latent, averaged over the
+        view's features.
     """
     n, m = x.shape[0], len(latents)
     # Decode all latents in one pass per decoder.
     h_all = torch.cat(list(latents))
     err_x = ((module.decoder_x(h_all) - x.repeat(m, 1)) ** 2).mean(dim=1)
     err_y = ((module.decoder_y(h_all) - y.repeat(m, 1)) ** 2).mean(dim=1)
-    return (err_x + err_y).view(m, n).T
+    return err_x.view(m, n).T, err_y.view(m, n).T
 
 
-def corrnet_loss(module, x, y, correlation_weight):
-    """CorrNet loss of a paired batch and its terms.
+def reconstruction_sums(err_x, err_y, present=None):
+    """Sum over rows of the reconstruction terms that apply to each row.
+
+    Paired rows contribute every term; a row with one view contributes the
+    error of its own view decoded from its own latent only.
+
+    Parameters
+    ----------
+    err_x, err_y : torch.Tensor of shape (n_rows, 3)
+        From :func:`reconstruction_errors` with latents (h(x, y), h(x), h(y)).
+    present : tuple of two bool tensors of shape (n_rows,), default=None
+        Rows with their x view, rows with their y view; None if all paired.
+
+    Returns
+    -------
+    sums : torch.Tensor of shape (3,)
+        Summed terms from h(x, y), h(x) and h(y).
+    paired : torch.Tensor of bool, shape (n_rows,), or None
+    """
+    if present is None:
+        return (err_x + err_y).sum(dim=0), None
+    has_x, has_y = present
+    paired = has_x & has_y
+    mask_x = torch.stack([paired, has_x, paired], dim=1)  # column 1 is h(x)
+    mask_y = torch.stack([paired, paired, has_y], dim=1)  # column 2 is h(y)
+    return (err_x * mask_x + err_y * mask_y).sum(dim=0), paired
+
+
+def corrnet_loss(module, x, y, objective, present=None):
+    """CorrNet loss of a batch and its terms.
 
     Parameters
     ----------
     module : CorrNetModule
     x : torch.Tensor of shape (n_rows, n_features_x)
     y : torch.Tensor of shape (n_rows, n_features_y)
-    correlation_weight : float
-        The paper's lambda.
+    objective : Objective
+    present : tuple of two bool tensors of shape (n_rows,), default=None
+        Which rows have their x view and which their y view; None means all
+        rows are paired. A missing view's values are ignored (they must be
+        finite, e.g. zeros).
 
     Returns
     -------
     loss : torch.Tensor (scalar)
     terms : dict of str to torch.Tensor (scalars, detached)
-        ``recon_xy``, ``recon_x``, ``recon_y``: reconstruction error of both
-        views from h(x, y), h(x) and h(y); ``correlation``: the summed per-unit
-        correlation of h(x) and h(y).
+        ``recon_xy``, ``recon_x``, ``recon_y``: reconstruction error from
+        h(x, y), h(x) and h(y), summed over rows and divided by the batch's
+        rows; ``correlation``: summed per-unit correlation of h(x) and h(y)
+        over the paired rows; ``ranking``: the ranking loss (0 when its
+        weight is 0).
     """
     hx, hy, hxy = module(x, y)
-    recon = reconstruction_errors(module, x, y, (hxy, hx, hy)).mean(dim=0)
-    correlation = pearson_per_unit(hx, hy).sum()
-    loss = recon.sum() - correlation_weight * correlation
-    terms = dict(zip(TERMS, (*recon.detach(), correlation.detach())))
+    err_x, err_y = reconstruction_errors(module, x, y, (hxy, hx, hy))
+    sums, paired = reconstruction_sums(err_x, err_y, present)
+    recon = sums / x.shape[0]
+    hx_p, hy_p = (hx, hy) if paired is None else (hx[paired], hy[paired])
+    if hx_p.shape[0]:
+        correlation = pearson_per_unit(hx_p, hy_p).sum()
+    else:  # a batch without paired rows: no correlation signal, no 0/0
+        correlation = hx.sum() * 0.0
+    loss = recon.sum() - objective.correlation_weight * correlation
+    ranking = torch.zeros((), device=loss.device)
+    if objective.ranking_weight > 0:
+        x_p, y_p = (x, y) if paired is None else (x[paired], y[paired])
+        ranking = ranking_loss(
+            hx_p,
+            hy_p,
+            objective.ranking_loss,
+            objective.ranking_temperature,
+            objective.ranking_margin,
+            same_rows(x_p),
+            same_rows(y_p),
+        )
+        loss = loss + objective.ranking_weight * ranking
+    terms = dict(zip(TERMS, (*recon.detach(), correlation.detach(), ranking.detach())))
     return loss, terms

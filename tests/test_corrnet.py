@@ -101,7 +101,7 @@ def test_training_terms_are_recorded(views, capsys):
     X, Y = views
     model = fitted(X, Y, max_iter=4, verbose=1, n_iter_no_change=np.inf)
     assert model.n_iter_ == 4 and len(model.loss_curve_) == 4
-    assert set(model.loss_terms_) == {"recon_xy", "recon_x", "recon_y", "correlation"}
+    assert set(model.loss_terms_) == {"recon_xy", "recon_x", "recon_y", "correlation", "ranking"}
     for name, curve in model.loss_terms_.items():
         assert len(curve) == 4
     # The total is the sum of the reconstruction terms minus lambda x correlation.

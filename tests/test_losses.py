@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from skcorrnet._losses import corrnet_loss, pearson_per_unit
+from skcorrnet._losses import Objective, corrnet_loss, pearson_per_unit
 from skcorrnet._module import CorrNetModule
 
 finite = st.floats(-100, 100, allow_nan=False, width=32)
@@ -41,7 +41,7 @@ def test_loss_is_sum_of_terms_and_matches_a_direct_computation():
     module = _module()
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(16, 4, generator=g), torch.randn(16, 3, generator=g)
-    loss, terms = corrnet_loss(module, x, y, correlation_weight=2.0)
+    loss, terms = corrnet_loss(module, x, y, Objective(correlation_weight=2.0))
     hx, hy, hxy = module(x, y)
     expected_recon = []
     for h in (hxy, hx, hy):
@@ -65,7 +65,7 @@ def test_joint_latent_shares_the_bias():
 def test_batch_of_one_row_has_finite_loss_and_gradients():
     module = _module(activation="relu")
     x, y = torch.randn(1, 4), torch.randn(1, 3)
-    loss, terms = corrnet_loss(module, x, y, correlation_weight=2.0)
+    loss, terms = corrnet_loss(module, x, y, Objective(correlation_weight=2.0))
     loss.backward()
     assert torch.isfinite(loss) and terms["correlation"] == 0.0
     assert all(torch.all(torch.isfinite(p.grad)) for p in module.parameters() if p.grad is not None)
@@ -74,6 +74,6 @@ def test_batch_of_one_row_has_finite_loss_and_gradients():
 def test_constant_batch_has_finite_gradients():
     module = _module(activation="relu")
     x, y = torch.ones(8, 4), torch.zeros(8, 3)
-    loss, _ = corrnet_loss(module, x, y, correlation_weight=2.0)
+    loss, _ = corrnet_loss(module, x, y, Objective(correlation_weight=2.0))
     loss.backward()
     assert all(torch.all(torch.isfinite(p.grad)) for p in module.parameters() if p.grad is not None)

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skcorrnet import CorrNet
-from skcorrnet._linear_cca import fit_linear_cca
+from skcorrnet._linear_cca import JointMoments, fit_linear_cca
 from skcorrnet.metrics import (
     correlation_scorer,
     median_rank,
@@ -86,6 +86,22 @@ def test_linear_cca_matches_sklearn():
     zx, zy = cca.transform(X, Y)
     np.testing.assert_allclose(np.corrcoef(zx.T), np.eye(2), atol=1e-6)
     assert np.all(np.diff(cca.correlations) <= 0)
+
+
+def test_linear_cca_streams_exact_moments_even_far_from_zero():
+    """Covariances accumulated over row blocks equal numpy's, despite a large mean."""
+    X, Y = two_views(n_samples=10_000, n_shared=2, p=5, q=4, noise=0.5, seed=5)
+    X, Y = X + 1e6, Y - 3e5  # cancellation would ruin a naive sum of squares
+    cca = fit_linear_cca(X, Y, n_components=2)
+    joint = np.hstack([X, Y])
+    moments = JointMoments()
+    for block in np.array_split(joint, 7):
+        moments.update(block)
+    mean, cov = moments.mean_cov()
+    np.testing.assert_allclose(mean, joint.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(joint.T), rtol=1e-7, atol=1e-7)
+    centred = fit_linear_cca(X - X.mean(axis=0), Y - Y.mean(axis=0), n_components=2)
+    np.testing.assert_allclose(cca.correlations, centred.correlations, rtol=1e-7)
 
 
 def test_total_correlation_is_held_out_and_invariant():

@@ -1,0 +1,181 @@
+"""What the benchmark scripts share: the machine stamp, the data, the output.
+
+- :func:`machine`: CPU model, cores, versions and device, saved with every result.
+- :func:`digits_tasks`: the two real two-view tasks that ship with scikit-learn.
+- :func:`latent_factor_views`: synthetic views with a known spectrum of
+  population canonical correlations.
+- :func:`save`: JSON (every number) and markdown (the table) under ``results/``.
+"""
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.datasets import load_digits
+
+RESULTS = Path(__file__).parent / "results"
+# Ridge grid of the linear CCA baselines (relative to the mean eigenvalue).
+RIDGES = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0]
+
+
+def machine(device="cpu"):
+    """Facts about where a result was measured."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    facts = {
+        "cpu": cpu,
+        "cores": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sklearn": sklearn.__version__,
+        "device": str(device),
+    }
+    if str(device).startswith("cuda"):
+        facts["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return facts
+
+
+def digits_tasks():
+    """The two digits tasks: name -> (X, Y, stratification labels).
+
+    ``halves``: left half (32 pixels) vs right half of each 8x8 image.
+    ``label``: whole image (64 pixels) vs its one-hot label (10 columns; their
+    centred rank is 9, so at most 9 canonical pairs exist).
+    """
+    digits = load_digits()
+    images = digits.data.reshape(-1, 8, 8)
+    return {
+        "halves": (
+            images[:, :, :4].reshape(-1, 32),
+            images[:, :, 4:].reshape(-1, 32),
+            digits.target,
+        ),
+        "label": (digits.data, np.eye(10)[digits.target], digits.target),
+    }
+
+
+def label_ranks(model, X_test, Y_test):
+    """Rank (1 = best) of each test image's true label among all labels.
+
+    Queries are the images' X components, candidates the y components of the
+    one-hot labels (cosine), so the figure is cross-modal retrieval over the
+    label set; its recall@1 is the accuracy of the retrieved label.
+    """
+    from sklearn.metrics import pairwise_distances
+
+    labels = np.eye(Y_test.shape[1])
+    anchor = X_test[: len(labels)]  # transform needs X rows; only y's side is used
+    label_emb = model.transform(anchor, labels)[1]
+    image_emb = model.transform(X_test, Y_test)[0]
+    dist = pairwise_distances(image_emb, label_emb, metric="cosine")
+    true = dist[np.arange(len(dist)), Y_test.argmax(axis=1)]
+    return (dist <= true[:, None]).sum(axis=1)  # ties count against the true label
+
+
+def spectrum(n_pairs=50, high=0.95, low=0.2):
+    """Population canonical correlations, evenly spaced from ``high`` to ``low``."""
+    return np.linspace(high, low, n_pairs)
+
+
+def latent_factor_views(n_rows, correlations, n_features=392, seed=0, rows_seed=None):
+    """Two float32 views sharing latent factors with known canonical correlations.
+
+    With r = len(correlations) independent factors z_i of variance
+    s_i = rho_i / (1 - rho_i), and orthonormal loadings (r x p) per view,
+
+        x = z @ L_x + e_x,    y = z @ L_y + e_y,    e ~ N(0, I),
+
+    the population canonical correlations are exactly ``rho_i`` (each canonical
+    pair is the loading direction of z_i, seen through unit noise in each view)
+    and 0 for the other p - r directions. The loadings depend on ``seed`` only,
+    the rows on ``rows_seed``, so train and test sets share the model. Rows are
+    drawn in blocks, directly in float32: no float64 copy of the data is made.
+
+    Returns
+    -------
+    X, Y : ndarray of shape (n_rows, n_features), float32
+    """
+    rho = np.asarray(correlations, dtype=np.float64)
+    r = rho.size
+    model = np.random.default_rng(seed)
+    loadings = [
+        np.linalg.qr(model.standard_normal((n_features, r)))[0].T.astype(np.float32)
+        for _ in range(2)
+    ]
+    scale = np.sqrt(rho / (1 - rho)).astype(np.float32)
+    rng = np.random.default_rng(seed + 1 if rows_seed is None else rows_seed)
+    X = np.empty((n_rows, n_features), dtype=np.float32)
+    Y = np.empty((n_rows, n_features), dtype=np.float32)
+    for start in range(0, n_rows, 65536):
+        stop = min(start + 65536, n_rows)
+        z = rng.standard_normal((stop - start, r), dtype=np.float32) * scale
+        for out, load in zip((X, Y), loadings):
+            out[start:stop] = z @ load
+            out[start:stop] += rng.standard_normal((stop - start, n_features), dtype=np.float32)
+    return X, Y
+
+
+def summarise(runs, keys, figures, sd_of="total_corr"):
+    """Mean of each figure over the runs that share the ``keys`` columns.
+
+    Also the standard deviation of ``sd_of`` across those runs (the seeds).
+    """
+    summary = []
+    for key in dict.fromkeys(tuple(r[k] for k in keys) for r in runs):
+        group = [r for r in runs if tuple(r[k] for k in keys) == key]
+        row = dict(zip(keys, key))
+        row.update({fig: float(np.mean([r[fig] for r in group])) for fig in figures})
+        row[f"{sd_of}_sd"] = float(np.std([r[sd_of] for r in group]))
+        summary.append(row)
+    return summary
+
+
+def markdown_table(rows, columns, formats=None):
+    """A markdown table of dict rows; ``formats`` maps a column to a format spec."""
+    formats = formats or {}
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for col in columns:
+            value = row.get(col)
+            if value is None:
+                cells.append("")
+            elif isinstance(value, str):
+                cells.append(value)
+            else:
+                cells.append(format(value, formats.get(col, ".3f")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def save(name, payload, lines, quick=False, output=RESULTS):
+    """Write ``name.json`` (payload + machine) and ``name.md``; print the table.
+
+    ``--quick`` runs write ``name-quick.*``, so they never overwrite the full
+    results that are committed.
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-quick" if quick else name
+    (output / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    (output / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=float))
+    print("\n".join(lines))
+    return output / stem
+
+
+def pyplot():
+    """matplotlib's pyplot on the non-interactive backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
