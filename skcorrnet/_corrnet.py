@@ -693,14 +693,21 @@ class CorrNet(
             self._rotation = None
             self.canonical_correlations_ = None
             return
-        # Stream the latents' joint moments: no n x k copy is kept.
-        module, moments = self.module_, JointMoments()
+        # Stream the latents' joint moments (no n x k copy is kept), computed
+        # in each view's precision, exactly as transform will compute them.
+        net_x, dtype_x = self._network(X.dtype)
+        net_y, dtype_y = self._network(Y.dtype)
+        moments = JointMoments()
         map_batches(
             lambda x, y: torch.cat(
-                [module.latent(module.pre_x(x)), module.latent(module.pre_y(y))], dim=1
+                [
+                    net_x.latent(net_x.pre_x(x)).double(),
+                    net_y.latent(net_y.pre_y(y)).double(),
+                ],
+                dim=1,
             ),
             [X, Y],
-            list(self._stats_on_device()),
+            [self._stats_on_device(dtype_x)[0], self._stats_on_device(dtype_y)[1]],
             consume=moments.update,
         )
         cca = fit_linear_cca_from_moments(moments, self.n_components, invertible=True)
