@@ -205,9 +205,9 @@ class CorrNet(
         Step size of the optimiser.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
-        The torch optimiser. RMSProp (the original CorrNet's) scores higher on
-        digits halves but lower on digits image/label and is less stable with
-        deeper networks; Adam beats CCA on both (``benchmarks/defaults.py``).
+        The torch optimiser. RMSProp (the original CorrNet's) scores higher
+        on digits halves but collapses a two-layer network; Adam does not
+        (``benchmarks/defaults.py``).
 
     tol : float, default=1e-4
         Training stops when the loss (or, with ``early_stopping``, the
