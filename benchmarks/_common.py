@@ -15,6 +15,7 @@ import numpy as np
 import sklearn
 import torch
 from sklearn.datasets import load_digits
+from sklearn.metrics import pairwise_distances
 
 RESULTS = Path(__file__).parent / "results"
 # Ridge grid of the linear CCA baselines (relative to the mean eigenvalue).
@@ -70,8 +71,6 @@ def label_ranks(model, X_test, Y_test):
     one-hot labels (cosine), so the figure is cross-modal retrieval over the
     label set; its recall@1 is the accuracy of the retrieved label.
     """
-    from sklearn.metrics import pairwise_distances
-
     labels = np.eye(Y_test.shape[1])
     anchor = X_test[: len(labels)]  # transform needs X rows; only y's side is used
     label_emb = model.transform(anchor, labels)[1]

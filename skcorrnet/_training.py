@@ -134,7 +134,8 @@ def _batches(rows, batch_size, rng, paired=None):
         groups = [rows]
     else:
         groups = [rows[paired], rows[~paired]]
-        n_batches = -(-int(paired.sum()) // batch_size)
+        # At least one batch: a split may leave no paired training rows.
+        n_batches = max(1, -(-int(paired.sum()) // batch_size))
     parts = [
         np.array_split(group[rng.permutation(len(group))], n_batches)
         for group in groups

@@ -123,6 +123,12 @@ def test_batches_spread_the_paired_rows():
     assert {(~paired[b]).sum() for b in batches} == {233, 234}
 
 
+
+def test_batches_without_paired_rows_are_one_batch():
+    rows = np.arange(10)
+    batches = _batches(rows, 4, np.random.RandomState(0), np.zeros(10, dtype=bool))
+    assert len(batches) == 1 and np.array_equal(batches[0], rows)
+
 def test_partial_fit_and_early_stopping_accept_missing_views(views):
     X, Y = _hide(*views, x_only=np.arange(0, 60), y_only=np.arange(60, 120))
     model = CorrNet(allow_missing_views=True, random_state=0)
