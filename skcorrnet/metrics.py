@@ -49,12 +49,18 @@ def _column_correlations(A, B):
     """Pearson correlation of each column pair; 0 where a column is constant.
 
     Constancy is decided on the values (peak-to-peak of 0), not on the centred
-    norm, which roundoff can leave non-zero; a variance that underflows to 0
-    counts as constant too.
+    norm, which roundoff can leave non-zero. Each centred column is divided by
+    its largest magnitude first (correlation is scale-free), so columns of
+    tiny or huge values neither underflow nor overflow.
     """
     varying = (np.ptp(A, axis=0) > 0) & (np.ptp(B, axis=0) > 0)
-    A = A - A.mean(axis=0)
-    B = B - B.mean(axis=0)
+
+    def centred_unit(M):
+        M = M - M.mean(axis=0)
+        peak = np.abs(M).max(axis=0)
+        return M / np.where(peak > 0, peak, 1.0)
+
+    A, B = centred_unit(A), centred_unit(B)
     denom = np.sqrt((A * A).sum(axis=0) * (B * B).sum(axis=0))
     cov = (A * B).sum(axis=0)
     varying &= denom > 0
