@@ -24,7 +24,7 @@ test: $(STAMP)  ## the default (fast) test suite
 test-all: $(STAMP)  ## including tests marked slow
 	$(BIN)/python -m pytest -m "slow or not slow"
 
-BENCHMARKS := defaults quality speed scale ranking semi_paired
+BENCHMARKS := defaults quality speed scale ranking semi_paired out_of_core
 
 bench: $(STAMP)  ## every benchmark in full (about an hour on 2 cores); results in benchmarks/results
 	set -e; for b in $(BENCHMARKS); do $(BIN)/python benchmarks/$$b.py; done

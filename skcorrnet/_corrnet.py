@@ -11,6 +11,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -27,17 +28,22 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
+from ._data import (
+    check_streamed,
+    is_streamed,
+    moments_std,
+    output_dtype,
+    scan_view,
+    stage_on_device,
+)
 from ._linear_cca import JointMoments, fit_linear_cca_from_moments
 from ._losses import RANKING_LOSSES, TERMS, Objective
 from ._module import ACTIVATIONS, CorrNetModule
 from ._training import (
-    INFERENCE_ROWS,
     SOLVERS,
-    column_moments,
     evaluate_loss,
     make_optimizer,
     map_batches,
-    moments_std,
     resolve_device,
     train_epoch,
 )
@@ -56,32 +62,20 @@ def _to_cpu(obj):
     return obj
 
 
-def _missing_rows(A):
-    """Rows of A that are entirely NaN, and rows that are partly NaN.
-
-    Scanned in blocks of rows, so a memmap is read once and no full-size
-    boolean mask is made.
-    """
-    n_nan = np.concatenate(
-        [
-            np.isnan(A[start : start + INFERENCE_ROWS]).sum(axis=1)
-            for start in range(0, A.shape[0], INFERENCE_ROWS)
-        ]
-    )
-    return n_nan == A.shape[1], (n_nan > 0) & (n_nan < A.shape[1])
-
-
 def _rows_text(mask):
     rows = np.flatnonzero(mask)
     more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
     return f"{rows[:10].tolist()}{more}"
 
 
-def _present_views(X, Y):
-    """``(has_x, has_y)`` for data with missing views; None if all rows are paired."""
-    x_missing, x_partial = _missing_rows(X)
-    y_missing, y_partial = _missing_rows(Y)
-    for name, partial in (("X", x_partial), ("y", y_partial)):
+def _present_views(scan_x, scan_y):
+    """``(has_x, has_y)`` for data with missing views; None if all rows are paired.
+
+    ``scan_x`` and ``scan_y`` are the views' :class:`ViewScan` (with NaN
+    allowed), which found their entirely and partly NaN rows.
+    """
+    x_missing, y_missing = scan_x.missing, scan_y.missing
+    for name, partial in (("X", scan_x.partial), ("y", scan_y.partial)):
         if partial.any():
             raise ValueError(
                 f"{name} is partly NaN in rows {_rows_text(partial)}: with "
@@ -98,7 +92,7 @@ def _present_views(X, Y):
         raise ValueError(
             f"CorrNet needs at least 2 rows with both views, got {n_paired}."
         )
-    if n_paired == X.shape[0]:
+    if n_paired == len(x_missing):
         return None
     return ~x_missing, ~y_missing
 
@@ -166,8 +160,10 @@ class CorrNet(
         Margin of the hinge ranking loss, in cosine units.
 
     scale : bool, default=True
-        Whether to divide X and y by their standard deviations. Both are always
-        centred, as in CCA. Constant columns are left unscaled.
+        Whether to divide X and y by their standard deviations. Dense views
+        are always centred, as in CCA; sparse views are not (centring would
+        densify them), as with ``StandardScaler(with_mean=False)``. Constant
+        columns are left unscaled.
 
     canonical : bool, default=True
         Whether ``transform`` returns canonical variates of the learned
@@ -226,7 +222,10 @@ class CorrNet(
 
     device : str, default="auto"
         Torch device to train and predict on: ``"cpu"``, ``"cuda"``,
-        ``"cuda:1"``, ... ``"auto"`` picks CUDA when available.
+        ``"cuda:1"``, ... ``"auto"`` picks CUDA when available. On a GPU,
+        in-memory dense training data that take under half the free GPU
+        memory are copied there once per ``fit`` and batches are gathered
+        there; other data are sent a batch at a time from pinned memory.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and the validation split. An
@@ -305,6 +304,17 @@ class CorrNet(
 
     Training runs in float32. Outputs keep the dtype of the input: float32 in
     gives float32 out, float64 (or integers) gives float64.
+
+    Data larger than memory: X and y may be ``np.memmap`` arrays or any 2-d
+    array-like with a numpy ``dtype`` and row slicing (h5py datasets, zarr
+    arrays). They are never converted as a whole: ``fit`` reads them in
+    blocks, once to validate them and compute the scaling statistics, once
+    per epoch (buffers of about 64 MB gathered from 16 contiguous blocks
+    drawn at random, shuffled within the buffer), and once for the canonical
+    rotation; ``transform`` and ``predict`` check each block as they read it.
+    NaN or infinity is reported with its row. ``scipy.sparse`` views (CSR;
+    CSC is converted) reach the first layer as torch sparse tensors. Data
+    that arrive in chunks can be streamed through ``partial_fit`` instead.
 
     References
     ----------
@@ -418,10 +428,12 @@ class CorrNet(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            First view.
+        X : {array-like, sparse matrix, np.memmap} of shape (n_samples, n_features)
+            First view. Memmaps and other row-sliceable arrays (h5py
+            datasets) are read in blocks, never copied whole.
 
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        y : {array-like, sparse matrix, np.memmap} of shape (n_samples,) or \
+                (n_samples, n_targets)
             Second view, row-paired with X.
 
         Returns
@@ -470,7 +482,7 @@ class CorrNet(
         reset = not hasattr(self, "module_") or (
             not self.warm_start and not incremental
         )
-        X, Y, present = self._validate_xy(X, y, reset=reset)
+        X, Y = self._validate_xy(X, y, reset=reset)
         if self.hidden_layer_sizes is not None and any(
             not isinstance(size, Integral) or size < 1
             for size in self.hidden_layer_sizes
@@ -479,10 +491,25 @@ class CorrNet(
                 "hidden_layer_sizes must hold positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
             )
+        # One pass over each view: statistics, missing rows, and (for streamed
+        # views, which check_array has not read) finiteness.
+        allow_nan = self.allow_missing_views
+        prior = self._moments if incremental and not reset else {}
+        scans = {
+            view: scan_view(
+                A,
+                "X" if view == "x" else "y",
+                prior.get(view, (0, 0.0, 0.0)),
+                allow_nan,
+                check=is_streamed(A),
+            )
+            for view, A in (("x", X), ("y", Y))
+        }
+        present = _present_views(scans["x"], scans["y"]) if allow_nan else None
         if reset:
-            self._initialize(X, Y, present)
+            self._initialize(X, Y, scans)
         elif incremental:
-            self._update_scaling(X, Y, present)
+            self._set_scaling(scans)
         stats = self._stats_on_device()
         objective = Objective(
             self.correlation_weight,
@@ -492,24 +519,24 @@ class CorrNet(
             self.ranking_margin,
         )
         rows = np.arange(X.shape[0])
+        # On a GPU, in-memory views that fit are copied there once.
+        device = torch.device(self.device_)
+        X_train, Y_train = stage_on_device(X, device), stage_on_device(Y, device)
         validation = None
         if self.early_stopping:
             rows, val_rows = train_test_split(
                 rows, test_size=self.validation_fraction, random_state=self._rng
             )
-            validation = (  # copied once, scored each epoch
-                X[val_rows],
-                Y[val_rows],
-                None if present is None else tuple(mask[val_rows] for mask in present),
-            )
+            # Held-out rows are read by index each epoch, never copied whole.
+            validation = (X_train, Y_train, present, np.sort(val_rows))
         n_epochs = 1 if incremental else self.max_iter
         best_state = None
         for _ in range(n_epochs):
             terms = train_epoch(
                 self.module_,
                 self._optimizer,
-                X,
-                Y,
+                X_train,
+                Y_train,
                 rows,
                 stats,
                 self.batch_size,
@@ -548,44 +575,22 @@ class CorrNet(
                 )
         if best_state is not None:
             self.module_.load_state_dict(best_state)
+        del X_train, Y_train  # free a GPU copy before the canonical pass
         self.module_.eval()
-        if present is None:
-            self._fit_canonical(X, Y)
-        else:
-            paired = present[0] & present[1]
-            self._fit_canonical(X[paired], Y[paired])
+        paired = None if present is None else np.flatnonzero(present[0] & present[1])
+        self._fit_canonical(X, Y, paired)
         return self
 
     def _validate_xy(self, X, y, reset):
-        """Validated float arrays X and 2-d Y, and which views each row has.
-
-        Returns ``(X, Y, present)``; ``present`` is ``(has_x, has_y)`` (bool
-        arrays) when ``allow_missing_views`` and some view is missing, else
-        None (every row paired).
-        """
+        """X and 2-d Y as training reads them (see :meth:`_check_view`)."""
         if y is None:
             raise ValueError(
                 "CorrNet requires y to be passed, but the target y is None: "
                 "fit(X, y) needs the second view."
             )
         check_consistent_length(X, y)
-        finite = "allow-nan" if self.allow_missing_views else True
-        X = validate_data(
-            self,
-            X,
-            dtype=FLOAT_DTYPES,
-            ensure_min_samples=2,
-            reset=reset,
-            ensure_all_finite=finite,
-        )
-        Y = check_array(
-            y,
-            input_name="y",
-            dtype=FLOAT_DTYPES,
-            ensure_2d=False,
-            ensure_min_samples=2,
-            ensure_all_finite=finite,
-        )
+        X = self._check_view(X, "X", reset=reset, fitting=True)
+        Y = self._check_view(y, "y", reset=reset, fitting=True)
         one_d = Y.ndim == 1
         if one_d:
             Y = Y.reshape(-1, 1)
@@ -594,8 +599,32 @@ class CorrNet(
             self.n_targets_ = Y.shape[1]
         else:
             self._check_n_targets(Y)
-        present = _present_views(X, Y) if self.allow_missing_views else None
-        return X, Y, present
+        return X, Y
+
+    def _check_view(self, A, name, reset=False, fitting=False):
+        """A view as CorrNet reads it, validated without a full copy.
+
+        In-memory data go through ``check_array`` (float32 stays float32,
+        anything else becomes float64). A streamed view (``np.memmap``, h5py
+        dataset, ...) is only checked for shape and dtype here; its values
+        are checked as they are read. Sparse views become CSR.
+        """
+        finite = "allow-nan" if fitting and self.allow_missing_views else True
+        if is_streamed(A):
+            if name == "X":
+                A = validate_data(self, A, skip_check_array=True, reset=reset)
+            return check_streamed(A, name, min_rows=2 if fitting else 1)
+        params = dict(
+            accept_sparse=("csr", "csc"),
+            dtype=FLOAT_DTYPES,
+            ensure_min_samples=2 if fitting else 1,
+            ensure_all_finite=finite,
+        )
+        if name == "X":
+            A = validate_data(self, A, reset=reset, **params)
+        else:
+            A = check_array(A, input_name="y", ensure_2d=False, **params)
+        return A.tocsr() if sp.issparse(A) else A
 
     def _check_n_targets(self, Y):
         if Y.shape[1] != self.n_targets_:
@@ -604,11 +633,12 @@ class CorrNet(
                 f"{self.n_targets_} features as input."
             )
 
-    def _initialize(self, X, Y, present):
+    def _initialize(self, X, Y, scans):
         self._rng = check_random_state(self.random_state)
         self.device_ = str(resolve_device(self.device))
-        self._moments = {"x": (0, 0.0, 0.0), "y": (0, 0.0, 0.0)}
-        self._update_scaling(X, Y, present)
+        # Sparse views are scaled but not centred (centring would densify them).
+        self._centred = {"x": not sp.issparse(X), "y": not sp.issparse(Y)}
+        self._set_scaling(scans)
         generator = torch.Generator().manual_seed(
             int(self._rng.randint(np.iinfo(np.int32).max))
         )
@@ -632,26 +662,26 @@ class CorrNet(
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
 
-    def _update_scaling(self, X, Y, present):
-        """Merge the rows into the running moments; refresh the statistics.
+    def _set_scaling(self, scans):
+        """Keep the views' running moments; refresh the scaling statistics.
 
-        ``fit`` sees all rows at once; ``partial_fit`` merges each chunk, as
-        StandardScaler.partial_fit does, so the statistics converge to those
-        of the whole stream instead of depending on the first chunk. With
-        missing views, each view's statistics use the rows where it is present.
+        ``fit`` scans all rows at once; ``partial_fit`` merges each chunk into
+        the moments, as StandardScaler.partial_fit does, so the statistics
+        converge to those of the whole stream instead of depending on the
+        first chunk. With missing views, each view's moments use the rows
+        where it is present.
         """
-        rows_x = rows_y = None
-        if present is not None:
-            rows_x, rows_y = map(np.flatnonzero, present)
-        self._moments["x"] = column_moments(X, self._moments["x"], rows_x)
-        self._moments["y"] = column_moments(Y, self._moments["y"], rows_y)
-        self.x_mean_, self.y_mean_ = self._moments["x"][1], self._moments["y"][1]
-        if self.scale:
-            self.x_std_ = moments_std(self._moments["x"])
-            self.y_std_ = moments_std(self._moments["y"])
-        else:
-            self.x_std_ = np.ones_like(self.x_mean_)
-            self.y_std_ = np.ones_like(self.y_mean_)
+        self._moments = {view: scan.moments for view, scan in scans.items()}
+        for view in ("x", "y"):
+            _, mean, _ = self._moments[view]
+            if not self._centred[view]:
+                mean = np.zeros_like(mean)
+            if self.scale:
+                std = moments_std(self._moments[view])
+            else:
+                std = np.ones_like(mean)
+            setattr(self, f"{view}_mean_", mean)
+            setattr(self, f"{view}_std_", std)
 
     def _update_no_improvement(self, validation, stats, objective):
         """Book-keep the stopping criterion; True when this epoch is the best."""
@@ -662,15 +692,16 @@ class CorrNet(
             if improved:
                 self.best_loss_ = loss
         else:
-            X_val, Y_val, present_val = validation
+            X_all, Y_all, present, val_rows = validation
             score = -evaluate_loss(
                 self.module_,
-                X_val,
-                Y_val,
+                X_all,
+                Y_all,
                 stats,
                 objective,
                 self.batch_size,
-                present_val,
+                present,
+                val_rows,
             )
             self.validation_scores_.append(score)
             worse = score < self.best_validation_score_ + self.tol
@@ -687,16 +718,19 @@ class CorrNet(
             line += f", validation score={self.validation_scores_[-1]:.4f}"
         print(f"Epoch {self.n_iter_}: {line}")
 
-    def _fit_canonical(self, X, Y):
-        """Fit the k x k linear CCA that orders and decorrelates the latents."""
+    def _fit_canonical(self, X, Y, rows=None):
+        """Fit the k x k linear CCA that orders and decorrelates the latents.
+
+        ``rows`` (sorted indices, default all) are the paired rows to fit on.
+        """
         if not self.canonical:
             self._rotation = None
             self.canonical_correlations_ = None
             return
         # Stream the latents' joint moments (no n x k copy is kept), computed
         # in each view's precision, exactly as transform will compute them.
-        net_x, dtype_x = self._network(X.dtype)
-        net_y, dtype_y = self._network(Y.dtype)
+        net_x, dtype_x = self._network(X)
+        net_y, dtype_y = self._network(Y)
         moments = JointMoments()
         map_batches(
             lambda x, y: torch.cat(
@@ -709,6 +743,7 @@ class CorrNet(
             [X, Y],
             [self._stats_on_device(dtype_x)[0], self._stats_on_device(dtype_y)[1]],
             consume=moments.update,
+            rows=rows,
         )
         cca = fit_linear_cca_from_moments(moments, self.n_components, invertible=True)
         self._rotation = {
@@ -722,15 +757,16 @@ class CorrNet(
     def _stats_on_device(self, dtype=torch.float32):
         """Standardisation tensors of both views, on the model's device."""
 
-        def tensors(mean, std):
-            return (
-                torch.as_tensor(mean, dtype=dtype, device=self.device_),
-                torch.as_tensor(std, dtype=dtype, device=self.device_),
-            )
+        def tensors(view):
+            mean, std = getattr(self, f"{view}_mean_"), getattr(self, f"{view}_std_")
+            std = torch.as_tensor(std, dtype=dtype, device=self.device_)
+            if not self._centred[view]:
+                return None, std
+            return torch.as_tensor(mean, dtype=dtype, device=self.device_), std
 
-        return tensors(self.x_mean_, self.x_std_), tensors(self.y_mean_, self.y_std_)
+        return tensors("x"), tensors("y")
 
-    def _network(self, dtype):
+    def _network(self, A):
         """The trained module in the precision of the data it is applied to.
 
         Inference runs in the input's precision: float64 input goes through a
@@ -738,16 +774,23 @@ class CorrNet(
         how rows are grouped into float32 matrix products.
         """
         self.module_.eval()
-        if dtype == np.float32:
+        if output_dtype(A) == np.float32:
             return self.module_, torch.float32
         return copy.deepcopy(self.module_).double(), torch.float64
 
     def _latent(self, view, A):
         """Raw latent units h(x) or h(y) of the rows of A, in A's dtype."""
-        module, dtype = self._network(A.dtype)
+        module, dtype = self._network(A)
         stats = self._stats_on_device(dtype)[0 if view == "x" else 1]
         pre = module.pre_x if view == "x" else module.pre_y
-        return map_batches(lambda a: module.latent(pre(a)), [A], [stats])
+        return map_batches(
+            lambda a: module.latent(pre(a)), [A], [stats], names=self._checked(A, view)
+        )
+
+    @staticmethod
+    def _checked(A, view):
+        """``names`` for map_batches: check a streamed view's blocks as read."""
+        return ["X" if view == "x" else "y"] if is_streamed(A) else None
 
     def _embed(self, view, A):
         """Components of view ``view``: the latent, rotated when canonical."""
@@ -755,14 +798,14 @@ class CorrNet(
         if self._rotation is not None:
             mean, weights, _ = self._rotation[view]
             h = (h - mean) @ weights
-        return h.astype(A.dtype, copy=False)
+        return h.astype(output_dtype(A), copy=False)
 
     def _reconstruct(self, source, target, A):
         """Rows of view ``target`` decoded from view ``source``, or from latents.
 
         ``source`` is "x" or "y" for data of that view, None for latents.
         """
-        module, dtype = self._network(A.dtype)
+        module, dtype = self._network(A)
         decode = module.decoder_x if target == "x" else module.decoder_y
         if source is None:
             identity = tuple(
@@ -775,15 +818,20 @@ class CorrNet(
         else:
             stats = self._stats_on_device(dtype)[0 if source == "x" else 1]
             pre = module.pre_x if source == "x" else module.pre_y
-            out = map_batches(lambda a: decode(module.latent(pre(a))), [A], [stats])
+            out = map_batches(
+                lambda a: decode(module.latent(pre(a))),
+                [A],
+                [stats],
+                names=self._checked(A, source),
+            )
         if target == "x":
             mean, std = self.x_mean_, self.x_std_
         else:
             mean, std = self.y_mean_, self.y_std_
-        return (out * std + mean).astype(A.dtype, copy=False)
+        return (out * std + mean).astype(output_dtype(A), copy=False)
 
     def _validate_y(self, y):
-        Y = check_array(y, input_name="y", dtype=FLOAT_DTYPES, ensure_2d=False)
+        Y = self._check_view(y, "y")
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
         self._check_n_targets(Y)
@@ -809,7 +857,7 @@ class CorrNet(
             Components of X and of y when y is given.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = self._check_view(X, "X")
         x_scores = self._embed("x", X)
         if y is None:
             return x_scores
@@ -863,7 +911,7 @@ class CorrNet(
             1-d when y was 1-d at fit.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = self._check_view(X, "X")
         y_pred = self._reconstruct("x", "y", X)
         return y_pred.ravel() if self._predict_1d else y_pred
 
@@ -956,4 +1004,5 @@ class CorrNet(
         tags.target_tags.required = True
         tags.regressor_tags.poor_score = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

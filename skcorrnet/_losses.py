@@ -29,6 +29,7 @@ __all__ = [
     "TERMS",
     "Objective",
     "corrnet_loss",
+    "dense",
     "pearson_per_unit",
     "ranking_loss",
     "reconstruction_errors",
@@ -55,6 +56,11 @@ class Objective:
     ranking_loss: str = "softmax"
     ranking_temperature: float = 0.1
     ranking_margin: float = 0.2
+
+
+def dense(t):
+    """A sparse batch made dense (reconstruction targets); a dense one as is."""
+    return t if t.layout == torch.strided else t.to_dense()
 
 
 def pearson_per_unit(a, b, eps=EPS):
@@ -151,6 +157,7 @@ def reconstruction_errors(module, x, y, latents):
         Squared error of x (of y) decoded from each latent, averaged over the
         view's features.
     """
+    x, y = dense(x), dense(y)
     n, m = x.shape[0], len(latents)
     # Decode all latents in one pass per decoder.
     h_all = torch.cat(list(latents))
@@ -211,7 +218,8 @@ def corrnet_loss(module, x, y, objective, present=None):
         over the paired rows; ``ranking``: the ranking loss (0 when its
         weight is 0).
     """
-    hx, hy, hxy = module(x, y)
+    hx, hy, hxy = module(x, y)  # a sparse view's first layer multiplies sparsely
+    x, y = dense(x), dense(y)
     err_x, err_y = reconstruction_errors(module, x, y, (hxy, hx, hy))
     sums, paired = reconstruction_sums(err_x, err_y, present)
     recon = sums / x.shape[0]

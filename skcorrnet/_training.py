@@ -1,13 +1,17 @@
 """Minibatch training and batched inference for a CorrNetModule.
 
-Data stay where the caller keeps them (a numpy array, a memmap): each batch's
-rows are sliced, converted to float32 and standardised on the target device, so
-the memory used beyond the inputs is O(batch), never a full copy as a tensor.
+Data stay where the caller keeps them (a numpy array, a memmap, a sparse
+matrix): each batch's rows are read, converted to float32 and standardised on
+the target device (:mod:`._data`), so the memory used beyond the inputs is
+O(batch), never a full copy. Streamed views (memmaps, h5py datasets) are read
+in shuffled blocks of contiguous rows, so the disk is read sequentially.
 """
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
+from ._data import INFERENCE_ROWS, is_streamed, read_rows, row_nbytes, to_tensor
 from ._losses import (
     TERMS,
     corrnet_loss,
@@ -19,13 +23,10 @@ from ._losses import (
 )
 
 __all__ = [
-    "INFERENCE_ROWS",
     "SOLVERS",
-    "column_moments",
     "evaluate_loss",
     "make_optimizer",
     "map_batches",
-    "moments_std",
     "resolve_device",
     "train_epoch",
 ]
@@ -36,9 +37,11 @@ SOLVERS = {
     "sgd": torch.optim.SGD,
 }
 
-# Rows per block when a pass needs no gradient (statistics, inference): large
-# enough to amortise per-call overhead, small enough to bound the memory used.
-INFERENCE_ROWS = 4096
+# Streamed views are read a buffer at a time: about this many bytes of rows
+# (both views), gathered from _BUFFER_BLOCKS contiguous blocks drawn at random,
+# shuffled within the buffer and cut into batches.
+_BUFFER_BYTES = 64 * 2**20
+_BUFFER_BLOCKS = 16
 
 
 def resolve_device(device):
@@ -58,55 +61,6 @@ def resolve_device(device):
             "use device='cpu' or device='auto'."
         )
     return resolved
-
-
-def column_moments(X, moments=(0, 0.0, 0.0), rows=None):
-    """Row count, column means and sums of squared deviations of X.
-
-    Streamed over blocks of rows in float64 and merged into ``moments`` (those
-    of earlier data) with Chan et al.'s pairwise update, so no float64 copy of
-    X is made and chunks of a stream can be accumulated. ``rows`` (indices)
-    restricts the statistics to those rows, e.g. the rows where a view is
-    present.
-
-    Returns
-    -------
-    (n_rows, mean, m2) : tuple of (int, ndarray, ndarray)
-    """
-    n_total, mean, m2 = moments
-    n_rows = X.shape[0] if rows is None else len(rows)
-    for start in range(0, n_rows, INFERENCE_ROWS):
-        block = slice(start, start + INFERENCE_ROWS)
-        block = np.asarray(X[block if rows is None else rows[block]], dtype=np.float64)
-        n_b = block.shape[0]
-        mean_b = block.mean(axis=0)
-        m2_b = ((block - mean_b) ** 2).sum(axis=0)
-        delta = mean_b - mean
-        n_new = n_total + n_b
-        mean = mean + delta * (n_b / n_new)
-        m2 = m2 + m2_b + delta**2 * (n_total * n_b / n_new)
-        n_total = n_new
-    return n_total, mean, m2
-
-
-def moments_std(moments):
-    """Standard deviations (ddof=1) from :func:`column_moments`.
-
-    Columns with zero (or float32-negligible) variance get 1, so that scaling
-    never divides by zero.
-    """
-    n_rows, mean, m2 = moments
-    std = np.sqrt(m2 / max(n_rows - 1, 1))
-    std[~(std > np.finfo(np.float32).eps * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return std
-
-
-def _tensor(X, rows, stats):
-    """Rows of X, standardised, in the dtype and on the device of ``stats``."""
-    mean, scale = stats
-    block = torch.from_numpy(np.ascontiguousarray(X[rows]))
-    block = block.to(device=mean.device, dtype=mean.dtype, non_blocking=True)
-    return (block - mean) / scale
 
 
 def make_optimizer(solver, params, learning_rate):
@@ -150,12 +104,63 @@ def _present_tensors(present, rows, device):
     return tuple(torch.from_numpy(mask[rows]).to(device) for mask in present)
 
 
+def _read(A, rows):
+    """Rows of a view: gathered on the device for a staged tensor, else read."""
+    if torch.is_tensor(A):
+        if not isinstance(rows, slice):
+            rows = torch.from_numpy(np.asarray(rows)).to(A.device)
+        return A[rows]
+    return read_rows(A, rows)
+
+
 def _batch_tensors(X, Y, rows, stats, present):
     """Standardised rows of both views; a missing view's NaNs become zeros."""
-    x, y = _tensor(X, rows, stats[0]), _tensor(Y, rows, stats[1])
-    if present is not None:
-        x, y = torch.nan_to_num(x, nan=0.0), torch.nan_to_num(y, nan=0.0)
+    x = to_tensor(_read(X, rows), stats[0])
+    y = to_tensor(_read(Y, rows), stats[1])
+    if present is not None:  # sparse views hold no NaN (scan_view checks)
+        x, y = (t if t.is_sparse_csr else torch.nan_to_num(t, nan=0.0) for t in (x, y))
     return x, y
+
+
+def _concat(blocks):
+    if sp.issparse(blocks[0]):
+        return sp.vstack(blocks, format="csr")
+    return np.concatenate(blocks)
+
+
+def _epoch_parts(X, Y, rows, batch_size, rng, present):
+    """The parts of an epoch: ``(X part, Y part, its training rows, its masks)``.
+
+    In-memory views are one part, indexed in place. When either view is
+    streamed, the rows are split into contiguous blocks; each part is a
+    buffer of ``_BUFFER_BLOCKS`` blocks drawn at random (read in file order,
+    so reads are sequential), about ``_BUFFER_BYTES`` in all. Batches are
+    shuffled within a buffer: rows far apart in the file meet in a batch when
+    their blocks share a buffer, which a fresh draw each epoch varies.
+    """
+    if not (is_streamed(X) or is_streamed(Y)):
+        yield X, Y, rows, present
+        return
+    n_rows = X.shape[0]
+    per_row = row_nbytes(X) + row_nbytes(Y)
+    buffer_rows = max(batch_size, int(_BUFFER_BYTES // per_row))
+    block_rows = max(1, buffer_rows // _BUFFER_BLOCKS)
+    starts = np.arange(0, n_rows, block_rows)
+    training = np.zeros(n_rows, dtype=bool)
+    training[rows] = True
+    order = rng.permutation(len(starts))
+    for group in np.array_split(order, -(-len(starts) // _BUFFER_BLOCKS)):
+        blocks = [slice(s, min(s + block_rows, n_rows)) for s in starts[np.sort(group)]]
+        index = np.concatenate([np.arange(b.start, b.stop) for b in blocks])
+        local = np.flatnonzero(training[index])
+        if not len(local):
+            continue
+        yield (
+            _concat([read_rows(X, b) for b in blocks]),
+            _concat([read_rows(Y, b) for b in blocks]),
+            local,
+            None if present is None else tuple(mask[index] for mask in present),
+        )
 
 
 def train_epoch(
@@ -165,10 +170,13 @@ def train_epoch(
 
     Parameters
     ----------
+    X, Y : ndarray, streamed array, CSR matrix, or tensor staged on the device
     rows : ndarray of int
         The rows of X and Y to train on (the others may be held out).
     stats : tuple of ((x_mean, x_scale), (y_mean, y_scale))
-        Standardisation tensors, on the module's device and in its dtype.
+        Standardisation tensors, on the module's device and in its dtype; a
+        mean of None leaves the view uncentred.
+    batch_size : int
     objective : Objective
     rng : numpy.random.RandomState
         Drives the shuffling.
@@ -183,26 +191,42 @@ def train_epoch(
     """
     module.train()
     n_rows = len(rows)
-    device = stats[0][0].device
-    paired = None if present is None else (present[0] & present[1])[rows]
+    device = stats[0][1].device
     sums = dict.fromkeys(("loss", *TERMS), 0.0)
-    for batch in _batches(rows, batch_size, rng, paired):
-        x, y = _batch_tensors(X, Y, batch, stats, present)
-        optimizer.zero_grad(set_to_none=True)
-        loss, terms = corrnet_loss(
-            module, x, y, objective, _present_tensors(present, batch, device)
-        )
-        loss.backward()
-        optimizer.step()
-        weight = len(batch) / n_rows
-        sums["loss"] += weight * loss.item()
-        for name, value in terms.items():
-            sums[name] += weight * value.item()
+    parts = _epoch_parts(X, Y, rows, batch_size, rng, present)
+    for X_part, Y_part, part_rows, part_present in parts:
+        paired = None
+        if part_present is not None:
+            paired = (part_present[0] & part_present[1])[part_rows]
+        for batch in _batches(part_rows, batch_size, rng, paired):
+            x, y = _batch_tensors(X_part, Y_part, batch, stats, part_present)
+            mask = _present_tensors(part_present, batch, device)
+            optimizer.zero_grad(set_to_none=True)
+            loss, terms = corrnet_loss(module, x, y, objective, mask)
+            loss.backward()
+            optimizer.step()
+            weight = len(batch) / n_rows
+            sums["loss"] += weight * loss.item()
+            for name, value in terms.items():
+                sums[name] += weight * value.item()
     return sums
 
 
+def _blocks(n_rows, rows):
+    """Row blocks of a pass: slices of all rows, or chunks of sorted ``rows``."""
+    if rows is None:
+        return [
+            slice(start, min(start + INFERENCE_ROWS, n_rows))
+            for start in range(0, n_rows, INFERENCE_ROWS)
+        ]
+    return [
+        rows[start : start + INFERENCE_ROWS]
+        for start in range(0, len(rows), INFERENCE_ROWS)
+    ]
+
+
 @torch.no_grad()
-def map_batches(fn, arrays, stats, consume=None):
+def map_batches(fn, arrays, stats, consume=None, rows=None, names=None):
     """Apply ``fn`` to standardised row blocks of ``arrays``; concatenate.
 
     Parameters
@@ -215,16 +239,25 @@ def map_batches(fn, arrays, stats, consume=None):
     consume : callable, default=None
         If given, called with each block's output (ndarray) instead of
         concatenating them: results of any size are streamed, not kept.
+    rows : ndarray of int, default=None
+        Sorted rows to use; all rows when None.
+    names : list of str or None, default=None
+        For each array, a name if its blocks must be checked for NaN and
+        infinity as they are read (streamed input no one has validated), or
+        None.
 
     Returns
     -------
     ndarray or tuple of ndarray, in the dtype of ``stats``; None with ``consume``
     """
-    n_rows = arrays[0].shape[0]
+    names = names or [None] * len(arrays)
     outputs = []
-    for start in range(0, n_rows, INFERENCE_ROWS):
-        rows = slice(start, start + INFERENCE_ROWS)
-        out = fn(*(_tensor(a, rows, s) for a, s in zip(arrays, stats)))
+    for block in _blocks(arrays[0].shape[0], rows):
+        tensors = [
+            to_tensor(read_rows(a, block, name), s)
+            for a, s, name in zip(arrays, stats, names)
+        ]
+        out = fn(*tensors)
         if consume is not None:
             consume(out.cpu().numpy())
             continue
@@ -237,21 +270,22 @@ def map_batches(fn, arrays, stats, consume=None):
 
 
 @torch.no_grad()
-def evaluate_loss(module, X, Y, stats, objective, batch_size, present=None):
-    """The CorrNet loss over all rows of (X, Y) (no gradient).
+def evaluate_loss(module, X, Y, stats, objective, batch_size, present=None, rows=None):
+    """The CorrNet loss over ``rows`` (default all) of (X, Y), without gradient.
 
     Reconstruction errors are averaged over the rows and the correlation term
     is computed on all paired rows at once, so neither depends on the batch
     size; the ranking term, an in-batch loss, is averaged over consecutive
-    batches of ``batch_size`` paired rows, as in training.
+    batches of ``batch_size`` paired rows, as in training. Rows are read in
+    blocks by index: held-out rows are never copied as a whole.
     """
     module.eval()
-    device = stats[0][0].device
+    device = stats[0][1].device
     recon, latents = [], []
-    for start in range(0, X.shape[0], INFERENCE_ROWS):
-        rows = np.arange(start, min(start + INFERENCE_ROWS, X.shape[0]))
-        x, y = _batch_tensors(X, Y, rows, stats, present)
-        mask = _present_tensors(present, rows, device)
+    n_rows = X.shape[0] if rows is None else len(rows)
+    for block in _blocks(X.shape[0], rows):
+        x, y = _batch_tensors(X, Y, block, stats, present)
+        mask = _present_tensors(present, block, device)
         hx, hy, hxy = module(x, y)
         sums, paired = reconstruction_sums(
             *reconstruction_errors(module, x, y, (hxy, hx, hy)), mask
@@ -260,13 +294,14 @@ def evaluate_loss(module, X, Y, stats, objective, batch_size, present=None):
         latents.append((hx, hy) if paired is None else (hx[paired], hy[paired]))
     hx = torch.cat([h for h, _ in latents])
     hy = torch.cat([h for _, h in latents])
-    loss = float(sum(recon)) / X.shape[0]
+    loss = float(sum(recon)) / n_rows
     if hx.shape[0]:
         loss -= objective.correlation_weight * float(pearson_per_unit(hx, hy).sum())
     if objective.ranking_weight > 0 and hx.shape[0] > 1:
         chunks = torch.split(torch.arange(hx.shape[0]), batch_size)
         ranking = [
-            len(c) * ranking_loss(
+            len(c)
+            * ranking_loss(
                 hx[c],
                 hy[c],
                 objective.ranking_loss,
