@@ -6,8 +6,9 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test test-all bench bench-quick clean
+.PHONY: demo test test-all docs bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,13 @@ test: $(STAMP)  ## the default (fast) test suite
 test-all: $(STAMP)  ## including tests marked slow
 	$(BIN)/python -m pytest -m "slow or not slow"
 
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(DOCS_STAMP)  ## the HTML documentation in docs/_build/html (warnings are errors; runs the gallery)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
 BENCHMARKS := defaults quality speed scale ranking semi_paired out_of_core
 
 bench: $(STAMP)  ## every benchmark in full (about an hour on 2 cores); results in benchmarks/results
@@ -33,4 +41,5 @@ bench-quick: $(STAMP)  ## every benchmark in its --quick form (a few minutes); w
 	set -e; for b in $(BENCHMARKS); do $(BIN)/python benchmarks/$$b.py --quick; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis examples/output
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis examples/output \
+		docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst

@@ -243,17 +243,17 @@ class CorrNet(
     n_features_in_ : int
         Number of features (columns) of X seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the columns of X seen during fit, when they all are strings.
 
     n_targets_ : int
         Number of columns of y seen during fit (1 for a 1-d y).
 
-    x_mean_, x_std_ : ndarray of shape (n_features_in_,)
+    x_mean_, x_std_ : ndarray of shape (`n_features_in_`,)
         Centring and scaling statistics of X (``x_std_`` is all ones when
         ``scale=False``).
 
-    y_mean_, y_std_ : ndarray of shape (n_targets_,)
+    y_mean_, y_std_ : ndarray of shape (`n_targets_`,)
         Centring and scaling statistics of y.
 
     module_ : torch.nn.Module
@@ -298,6 +298,9 @@ class CorrNet(
 
     Notes
     -----
+    ``score(X, y)`` (from :class:`~sklearn.base.RegressorMixin`) is the R² of
+    ``predict(X)`` against y, as for CCA.
+
     ``fit_transform(X, y)`` returns the latent of X alone, as every
     scikit-learn transformer does (which lets CorrNet sit inside a Pipeline);
     CCA's returns a tuple. Use ``fit(X, y).transform(X, y)`` for both views.
@@ -924,7 +927,7 @@ class CorrNet(
 
         Returns
         -------
-        X_pred : ndarray of shape (n_samples, n_features_in_)
+        X_pred : ndarray of shape (n_samples, `n_features_in_`)
         """
         check_is_fitted(self)
         return self._reconstruct("y", "x", self._validate_y(y))
@@ -954,10 +957,10 @@ class CorrNet(
 
         Returns
         -------
-        X_reconstructed : ndarray of shape (n_samples, n_features_in_)
+        X_reconstructed : ndarray of shape (n_samples, `n_features_in_`)
             X decoded from its components.
 
-        y_reconstructed : ndarray of shape (n_samples, n_targets_)
+        y_reconstructed : ndarray of shape (n_samples, `n_targets_`)
             y decoded from its components; only returned when y is given.
         """
         check_is_fitted(self)
