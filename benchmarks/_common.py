@@ -1,6 +1,7 @@
 """What the benchmark scripts share: the machine stamp, the data, the output.
 
 - :func:`machine`: CPU model, cores, versions and device, saved with every result.
+- :func:`status_mib`: the process's memory figures, from /proc/self/status.
 - :func:`digits_tasks`: the two real two-view tasks that ship with scikit-learn.
 - :func:`latent_factor_views`: synthetic views with a known spectrum of
   population canonical correlations.
@@ -43,6 +44,14 @@ def machine(device="cpu"):
     if str(device).startswith("cuda"):
         facts["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return facts
+
+
+def status_mib(field):
+    """A memory figure of this process from /proc/self/status (VmRSS, RssAnon...), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def digits_tasks():

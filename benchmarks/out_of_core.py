@@ -33,7 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import latent_factor_views, machine, markdown_table, pyplot, save, spectrum
+from _common import (
+    latent_factor_views,
+    machine,
+    markdown_table,
+    pyplot,
+    save,
+    spectrum,
+    status_mib,
+)
 
 K = 50
 P = 392
@@ -43,18 +51,11 @@ LR = 3e-3
 EPOCHS = 3
 
 
-def _rss_anon_mib():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("RssAnon not in /proc/self/status")
-
-
 class PeakAnon:
     """Peak RssAnon (MiB) while the ``with`` block runs, sampled every 10 ms."""
 
     def __enter__(self):
-        self.before = self.peak = _rss_anon_mib()
+        self.before = self.peak = status_mib("RssAnon")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -62,12 +63,12 @@ class PeakAnon:
 
     def _watch(self):
         while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _rss_anon_mib())
+            self.peak = max(self.peak, status_mib("RssAnon"))
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _rss_anon_mib())
+        self.peak = max(self.peak, status_mib("RssAnon"))
 
 
 def write_memmaps(n, folder):

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from _common import (
     RESULTS,
@@ -38,18 +37,12 @@ from _common import (
     pyplot,
     save,
     spectrum,
+    status_mib,
 )
 
 K = 50
 N_TEST = 10_000
 METHODS = ("sklearn CCA", "closed-form CCA", "CorrNet")
-
-
-def _rss_mib(field="VmRSS"):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def child(method, n, cap_gib, device):
@@ -61,7 +54,7 @@ def child(method, n, cap_gib, device):
         rho = spectrum(K)
         X, Y = latent_factor_views(n, rho, rows_seed=n)
         result["data_mib"] = (X.nbytes + Y.nbytes) / 2**20
-        result["rss_before_fit_mib"] = _rss_mib()
+        result["rss_before_fit_mib"] = status_mib("VmRSS")
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence notes
