@@ -32,7 +32,7 @@ $(DOCS_STAMP): $(STAMP)
 docs: $(DOCS_STAMP)  ## the HTML documentation in docs/_build/html (warnings are errors; runs the gallery)
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-BENCHMARKS := defaults quality speed scale ranking semi_paired out_of_core
+BENCHMARKS := defaults quality speed scale ranking semi_paired out_of_core distributed
 
 bench: $(STAMP)  ## every benchmark in full (about an hour on 2 cores); results in benchmarks/results
 	set -e; for b in $(BENCHMARKS); do $(BIN)/python benchmarks/$$b.py; done

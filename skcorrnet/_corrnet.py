@@ -31,16 +31,19 @@ from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_dat
 from ._data import (
     check_streamed,
     is_streamed,
+    merge_moments,
     moments_std,
     output_dtype,
     scan_view,
     stage_on_device,
 )
+from ._distributed import LOCAL, check_same_settings, join, local_device
 from ._linear_cca import JointMoments, fit_linear_cca_from_moments
 from ._losses import RANKING_LOSSES, TERMS, Objective
 from ._module import ACTIVATIONS, CorrNetModule
 from ._training import (
     SOLVERS,
+    TrainingStep,
     evaluate_loss,
     make_optimizer,
     map_batches,
@@ -84,15 +87,8 @@ def _present_views(scan_x, scan_y):
             )
     both = x_missing & y_missing
     if both.any():
-        raise ValueError(
-            f"Rows {_rows_text(both)} have both views missing; drop them."
-        )
-    n_paired = int(np.sum(~x_missing & ~y_missing))
-    if n_paired < 2:
-        raise ValueError(
-            f"CorrNet needs at least 2 rows with both views, got {n_paired}."
-        )
-    if n_paired == len(x_missing):
+        raise ValueError(f"Rows {_rows_text(both)} have both views missing; drop them.")
+    if not (x_missing | y_missing).any():
         return None
     return ~x_missing, ~y_missing
 
@@ -226,6 +222,21 @@ class CorrNet(
         in-memory dense training data that take under half the free GPU
         memory are copied there once per ``fit`` and batches are gathered
         there; other data are sent a batch at a time from pinned memory.
+
+    distributed : bool, default=False
+        Whether ``fit`` and ``partial_fit`` train together with the other
+        processes of a torch.distributed group, each on its own rows (launch
+        the script with ``torchrun``, which sets RANK, WORLD_SIZE, MASTER_ADDR
+        and MASTER_PORT, or initialise the group yourself; CorrNet otherwise
+        initialises it, with NCCL for GPUs and Gloo for CPUs). Gradients are
+        averaged by DistributedDataParallel; the correlation and ranking
+        terms are computed on the global batch (the latents of every rank,
+        gathered), so ``batch_size`` is the global batch and the objective
+        does not depend on the number of processes. Scaling statistics,
+        losses, validation scores and the canonical rotation are reduced
+        over ranks: every rank ends with the same model. ``"auto"`` and
+        ``"cuda"`` devices mean the rank's GPU, ``cuda:LOCAL_RANK``. Every
+        rank needs at least 2 rows.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and the validation split. An
@@ -367,6 +378,7 @@ class CorrNet(
             Options(Real, {np.inf}),
         ],
         "device": [str],
+        "distributed": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -395,6 +407,7 @@ class CorrNet(
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
+        distributed=False,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -419,6 +432,7 @@ class CorrNet(
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -485,7 +499,6 @@ class CorrNet(
         reset = not hasattr(self, "module_") or (
             not self.warm_start and not incremental
         )
-        X, Y = self._validate_xy(X, y, reset=reset)
         if self.hidden_layer_sizes is not None and any(
             not isinstance(size, Integral) or size < 1
             for size in self.hidden_layer_sizes
@@ -494,25 +507,51 @@ class CorrNet(
                 "hidden_layer_sizes must hold positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
             )
+        if not reset:
+            device = torch.device(self.device_)
+        elif self.distributed:
+            device = resolve_device(local_device(self.device))
+        else:
+            device = resolve_device(self.device)
+        # In a distributed fit every rank runs this on its own rows; a rank's
+        # error in its data stops every rank (``agree``) instead of hanging.
+        ranks = join(device) if self.distributed else LOCAL
+        X, Y = ranks.agree(lambda: self._validate_xy(X, y, reset=reset))
+        check_same_settings(
+            ranks,
+            {
+                key: value
+                for key, value in self.get_params().items()
+                if key not in ("device", "random_state", "verbose")
+            },
+            X.shape[1],
+            Y.shape[1],
+        )
         # One pass over each view: statistics, missing rows, and (for streamed
         # views, which check_array has not read) finiteness.
         allow_nan = self.allow_missing_views
-        prior = self._moments if incremental and not reset else {}
-        scans = {
-            view: scan_view(
-                A,
-                "X" if view == "x" else "y",
-                prior.get(view, (0, 0.0, 0.0)),
-                allow_nan,
-                check=is_streamed(A),
-            )
-            for view, A in (("x", X), ("y", Y))
+        scans, present = ranks.agree(lambda: self._scan(X, Y))
+        n_paired = X.shape[0] if present is None else (present[0] & present[1]).sum()
+        if allow_nan:
+            n_paired = int(ranks.sum([n_paired])[0])
+            if n_paired < 2:
+                raise ValueError(
+                    f"CorrNet needs at least 2 rows with both views, got {n_paired}."
+                )
+        # Scaling statistics of all ranks' rows (and, for partial_fit, of the
+        # earlier chunks).
+        moments = {
+            view: ranks.merge_moments(scan.moments) for view, scan in scans.items()
         }
-        present = _present_views(scans["x"], scans["y"]) if allow_nan else None
+        if incremental and not reset:
+            moments = {
+                view: merge_moments(self._moments[view], moments[view])
+                for view in moments
+            }
         if reset:
-            self._initialize(X, Y, scans)
+            self._initialize(X, Y, moments, device)
         elif incremental:
-            self._set_scaling(scans)
+            self._set_scaling(moments)
         stats = self._stats_on_device()
         objective = Objective(
             self.correlation_weight,
@@ -523,7 +562,6 @@ class CorrNet(
         )
         rows = np.arange(X.shape[0])
         # On a GPU, in-memory views that fit are copied there once.
-        device = torch.device(self.device_)
         X_train, Y_train = stage_on_device(X, device), stage_on_device(Y, device)
         validation = None
         if self.early_stopping:
@@ -532,21 +570,26 @@ class CorrNet(
             )
             # Held-out rows are read by index each epoch, never copied whole.
             validation = (X_train, Y_train, present, np.sort(val_rows))
+        # DDP (distributed) averages gradients over ranks; it starts every
+        # rank from rank 0's weights.
+        step = ranks.wrap(TrainingStep(self.module_, objective, ranks))
         n_epochs = 1 if incremental else self.max_iter
         best_state = None
         for _ in range(n_epochs):
             terms = train_epoch(
-                self.module_,
+                step,
                 self._optimizer,
                 X_train,
                 Y_train,
                 rows,
                 stats,
                 self.batch_size,
-                objective,
                 self._rng,
                 present,
+                ranks,
             )
+            # Every rank sees the same (all-reduced) loss and validation score,
+            # so stopping decisions agree.
             if not np.isfinite(terms["loss"]):
                 raise ValueError(
                     f"Training diverged at epoch {self.n_iter_ + 1} (loss is "
@@ -557,13 +600,14 @@ class CorrNet(
             self.loss_curve_.append(terms["loss"])
             for name in TERMS:
                 self.loss_terms_[name].append(terms[name])
-            improved = self._update_no_improvement(validation, stats, objective)
+            improved = self._update_no_improvement(validation, stats, objective, ranks)
             if improved and validation is not None:
                 best_state = copy.deepcopy(self.module_.state_dict())
-            if self.verbose:
+            verbose = self.verbose and ranks.rank == 0
+            if verbose:
                 self._log_epoch(terms)
             if not incremental and self._no_improvement_count > self.n_iter_no_change:
-                if self.verbose:
+                if verbose:
                     print(
                         f"No improvement by tol={self.tol} in "
                         f"{self.n_iter_no_change} epochs: stopping."
@@ -576,13 +620,33 @@ class CorrNet(
                     "converging; consider increasing max_iter.",
                     ConvergenceWarning,
                 )
+        del step
         if best_state is not None:
             self.module_.load_state_dict(best_state)
         del X_train, Y_train  # free a GPU copy before the canonical pass
         self.module_.eval()
         paired = None if present is None else np.flatnonzero(present[0] & present[1])
-        self._fit_canonical(X, Y, paired)
+        self._fit_canonical(X, Y, paired, ranks)
         return self
+
+    def _scan(self, X, Y):
+        """Each view's :class:`ViewScan` of this call's rows, and the present views.
+
+        Returns ``({"x": scan, "y": scan}, present)``; ``present`` is
+        None unless ``allow_missing_views`` and some rows miss a view.
+        """
+        allow_nan = self.allow_missing_views
+        scans = {
+            view: scan_view(
+                A,
+                "X" if view == "x" else "y",
+                allow_nan=allow_nan,
+                check=is_streamed(A),
+            )
+            for view, A in (("x", X), ("y", Y))
+        }
+        present = _present_views(scans["x"], scans["y"]) if allow_nan else None
+        return scans, present
 
     def _validate_xy(self, X, y, reset):
         """X and 2-d Y as training reads them (see :meth:`_check_view`)."""
@@ -636,12 +700,12 @@ class CorrNet(
                 f"{self.n_targets_} features as input."
             )
 
-    def _initialize(self, X, Y, scans):
+    def _initialize(self, X, Y, moments, device):
         self._rng = check_random_state(self.random_state)
-        self.device_ = str(resolve_device(self.device))
+        self.device_ = str(device)
         # Sparse views are scaled but not centred (centring would densify them).
         self._centred = {"x": not sp.issparse(X), "y": not sp.issparse(Y)}
-        self._set_scaling(scans)
+        self._set_scaling(moments)
         generator = torch.Generator().manual_seed(
             int(self._rng.randint(np.iinfo(np.int32).max))
         )
@@ -665,16 +729,16 @@ class CorrNet(
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
 
-    def _set_scaling(self, scans):
+    def _set_scaling(self, moments):
         """Keep the views' running moments; refresh the scaling statistics.
 
         ``fit`` scans all rows at once; ``partial_fit`` merges each chunk into
         the moments, as StandardScaler.partial_fit does, so the statistics
         converge to those of the whole stream instead of depending on the
         first chunk. With missing views, each view's moments use the rows
-        where it is present.
+        where it is present; in a distributed fit, the rows of every rank.
         """
-        self._moments = {view: scan.moments for view, scan in scans.items()}
+        self._moments = moments
         for view in ("x", "y"):
             _, mean, _ = self._moments[view]
             if not self._centred[view]:
@@ -686,7 +750,7 @@ class CorrNet(
             setattr(self, f"{view}_mean_", mean)
             setattr(self, f"{view}_std_", std)
 
-    def _update_no_improvement(self, validation, stats, objective):
+    def _update_no_improvement(self, validation, stats, objective, ranks):
         """Book-keep the stopping criterion; True when this epoch is the best."""
         if validation is None:
             loss = self.loss_curve_[-1]
@@ -705,6 +769,7 @@ class CorrNet(
                 self.batch_size,
                 present,
                 val_rows,
+                ranks,
             )
             self.validation_scores_.append(score)
             worse = score < self.best_validation_score_ + self.tol
@@ -721,10 +786,11 @@ class CorrNet(
             line += f", validation score={self.validation_scores_[-1]:.4f}"
         print(f"Epoch {self.n_iter_}: {line}")
 
-    def _fit_canonical(self, X, Y, rows=None):
+    def _fit_canonical(self, X, Y, rows=None, ranks=LOCAL):
         """Fit the k x k linear CCA that orders and decorrelates the latents.
 
-        ``rows`` (sorted indices, default all) are the paired rows to fit on.
+        ``rows`` (sorted indices, default all) are the paired rows to fit on;
+        in a distributed fit, every rank's rows are.
         """
         if not self.canonical:
             self._rotation = None
@@ -748,6 +814,14 @@ class CorrNet(
             consume=moments.update,
             rows=rows,
         )
+        if ranks.world_size > 1:
+            width = 2 * self.n_components
+            summary = (
+                moments.summary()
+                if moments.n_rows
+                else (0, np.zeros(width), np.zeros((width, width)))
+            )
+            moments = JointMoments.from_summary(*ranks.merge_moments(summary))
         cca = fit_linear_cca_from_moments(moments, self.n_components, invertible=True)
         self._rotation = {
             "x": (cca.mean_a, cca.weights_a, np.linalg.inv(cca.weights_a)),

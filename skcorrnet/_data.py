@@ -27,6 +27,7 @@ __all__ = [
     "ViewScan",
     "check_streamed",
     "is_streamed",
+    "merge_moments",
     "moments_std",
     "output_dtype",
     "read_rows",
@@ -191,14 +192,22 @@ class ViewScan:
         self.partial = partial
 
 
-def _merge(moments, n_b, mean_b, m2_b):
-    """Chan et al.'s pairwise update of (count, mean, M2) with a block's."""
-    n_a, mean_a, m2_a = moments
+def merge_moments(a, b):
+    """Chan et al.'s pairwise merge of two ``(count, mean, M2)`` summaries.
+
+    M2 holds the sums of squared deviations of each column (a vector) or the
+    sums of cross-products of deviations (a matrix).
+    """
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
     if n_b == 0:
-        return moments
+        return a
+    if n_a == 0:
+        return b
     delta = mean_b - mean_a
     n = n_a + n_b
-    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)
+    spread = np.multiply.outer(delta, delta) if np.ndim(m2_b) == 2 else delta**2
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + spread * (n_a * n_b / n)
 
 
 def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
@@ -235,7 +244,7 @@ def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
             )
         mean, var = mean_variance_axis(A, axis=0)
         n = A.shape[0]
-        moments = _merge(moments, n, mean.astype(np.float64), var * float(n))
+        moments = merge_moments(moments, (n, mean.astype(np.float64), var * float(n)))
         if not allow_nan:
             return ViewScan(moments)
         none = np.zeros(n, dtype=bool)
@@ -259,7 +268,7 @@ def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
                 block = block[n_nan == 0]
         mean_b = block.mean(axis=0) if block.shape[0] else 0.0
         m2_b = ((block - mean_b) ** 2).sum(axis=0)
-        moments = _merge(moments, block.shape[0], mean_b, m2_b)
+        moments = merge_moments(moments, (block.shape[0], mean_b, m2_b))
     if not allow_nan:
         return ViewScan(moments)
     return ViewScan(moments, np.concatenate(missing), np.concatenate(partial))

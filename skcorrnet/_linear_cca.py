@@ -49,12 +49,28 @@ class JointMoments:
         self._sum += centred.sum(axis=0)
         self._outer += centred.T @ centred
 
-    def mean_cov(self):
-        """Column means and covariance matrix (ddof=1)."""
+    def summary(self):
+        """``(n_rows, mean, scatter)``, scatter being the sums of cross-products
+        of deviations from the mean (what :func:`._data.merge_moments` merges).
+        """
         mean = self._sum / self.n_rows
         scatter = self._outer - self.n_rows * np.outer(mean, mean)
-        cov = scatter / max(self.n_rows - 1, 1)
-        return mean + self._shift, cov
+        return self.n_rows, mean + self._shift, scatter
+
+    @classmethod
+    def from_summary(cls, n_rows, mean, scatter):
+        """The moments of :meth:`summary`'s values (e.g. merged over processes)."""
+        moments = cls()
+        moments.n_rows = n_rows
+        moments._shift = np.asarray(mean, dtype=np.float64)
+        moments._sum = np.zeros_like(moments._shift)
+        moments._outer = np.asarray(scatter, dtype=np.float64)
+        return moments
+
+    def mean_cov(self):
+        """Column means and covariance matrix (ddof=1)."""
+        n_rows, mean, scatter = self.summary()
+        return mean, scatter / max(n_rows - 1, 1)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "EPS",
     "RANKING_LOSSES",
     "TERMS",
     "Objective",
@@ -34,7 +35,8 @@ __all__ = [
     "ranking_loss",
     "reconstruction_errors",
     "reconstruction_sums",
-    "same_rows",
+    "row_keys",
+    "same_keys",
 ]
 
 # Names of the loss terms, in the order they are logged.
@@ -137,9 +139,36 @@ def ranking_loss(
     )
 
 
-def same_rows(v):
-    """``out[i, j]``: rows i and j of ``v`` are identical (exact comparison)."""
-    return torch.cdist(v, v, compute_mode="donot_use_mm_for_euclid_dist") == 0
+# Multipliers of row_keys: fixed, so that every process computes the same keys.
+# Below 2**20, and applied to 16-bit halves of the values' bits, they keep the
+# int64 sums exact (no overflow) for rows of up to 2**27 values.
+_KEY_MULTIPLIERS = torch.randint(
+    1, 2**20, (2, 2), generator=torch.Generator().manual_seed(0)
+)
+
+
+def row_keys(t):
+    """Two int64 keys per row of a float32 tensor, equal for equal rows.
+
+    Each key is a fixed random integer combination of the 16-bit halves of
+    the row's float bits. Integer sums do not depend on the order of
+    summation, so identical rows get identical keys exactly, on any device
+    and in any batch (the ranking term compares rows gathered from several
+    processes); distinct rows share a key with probability about 2**-40.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_rows, 2), int64
+    """
+    bits = (dense(t) + 0.0).view(torch.int32).long()  # + 0.0: -0.0 becomes 0.0
+    low, high = bits & 0xFFFF, (bits >> 16) & 0xFFFF
+    weights = _KEY_MULTIPLIERS.to(t.device)
+    return torch.stack([(low * w[0] + high * w[1]).sum(dim=1) for w in weights], dim=1)
+
+
+def same_keys(keys):
+    """``out[i, j]``: rows i and j have the same :func:`row_keys`."""
+    return (keys[:, None, :] == keys[None, :, :]).all(dim=2)
 
 
 def reconstruction_errors(module, x, y, latents):
@@ -194,7 +223,7 @@ def reconstruction_sums(err_x, err_y, present=None):
     return (err_x * mask_x + err_y * mask_y).sum(dim=0), paired
 
 
-def corrnet_loss(module, x, y, objective, present=None):
+def corrnet_loss(module, x, y, objective, present=None, gather=None, n_rows=None):
     """CorrNet loss of a batch and its terms.
 
     Parameters
@@ -207,39 +236,57 @@ def corrnet_loss(module, x, y, objective, present=None):
         Which rows have their x view and which their y view; None means all
         rows are paired. A missing view's values are ignored (they must be
         finite, e.g. zeros).
+    gather : callable, default=None
+        In a distributed fit, maps a tensor of this process's paired rows to
+        the paired rows of the global batch (every process's, gradients
+        flowing to this process's own): the correlation and ranking terms are
+        then those of the global batch. None in one process.
+    n_rows : int, default=None
+        Rows of the global batch, which the reconstruction sums are divided
+        by (default: this batch's).
 
     Returns
     -------
     loss : torch.Tensor (scalar)
     terms : dict of str to torch.Tensor (scalars, detached)
         ``recon_xy``, ``recon_x``, ``recon_y``: reconstruction error from
-        h(x, y), h(x) and h(y), summed over rows and divided by the batch's
-        rows; ``correlation``: summed per-unit correlation of h(x) and h(y)
-        over the paired rows; ``ranking``: the ranking loss (0 when its
-        weight is 0).
+        h(x, y), h(x) and h(y), summed over this batch's rows and divided by
+        ``n_rows`` (so processes' terms add up to the global batch's);
+        ``correlation``: summed per-unit correlation of h(x) and h(y) over
+        the paired rows; ``ranking``: the ranking loss (0 when its weight is
+        0).
     """
     hx, hy, hxy = module(x, y)  # a sparse view's first layer multiplies sparsely
     x, y = dense(x), dense(y)
     err_x, err_y = reconstruction_errors(module, x, y, (hxy, hx, hy))
     sums, paired = reconstruction_sums(err_x, err_y, present)
-    recon = sums / x.shape[0]
-    hx_p, hy_p = (hx, hy) if paired is None else (hx[paired], hy[paired])
-    if hx_p.shape[0]:
-        correlation = pearson_per_unit(hx_p, hy_p).sum()
+    recon = sums / (x.shape[0] if n_rows is None else n_rows)
+    if paired is not None:
+        hx, hy, x, y = hx[paired], hy[paired], x[paired], y[paired]
+    ranked = objective.ranking_weight > 0
+    if ranked:
+        keys = torch.cat([row_keys(x), row_keys(y)], dim=1)
+    if gather is not None:  # the global batch's paired rows
+        k = hx.shape[1]
+        h = gather(torch.cat([hx, hy], dim=1))
+        hx, hy = h[:, :k], h[:, k:]
+        if ranked:
+            keys = gather(keys)
+    if hx.shape[0]:
+        correlation = pearson_per_unit(hx, hy).sum()
     else:  # a batch without paired rows: no correlation signal, no 0/0
         correlation = hx.sum() * 0.0
     loss = recon.sum() - objective.correlation_weight * correlation
     ranking = torch.zeros((), device=loss.device)
-    if objective.ranking_weight > 0:
-        x_p, y_p = (x, y) if paired is None else (x[paired], y[paired])
+    if ranked:
         ranking = ranking_loss(
-            hx_p,
-            hy_p,
+            hx,
+            hy,
             objective.ranking_loss,
             objective.ranking_temperature,
             objective.ranking_margin,
-            same_rows(x_p),
-            same_rows(y_p),
+            same_keys(keys[:, :2]),
+            same_keys(keys[:, 2:]),
         )
         loss = loss + objective.ranking_weight * ranking
     terms = dict(zip(TERMS, (*recon.detach(), correlation.detach(), ranking.detach())))

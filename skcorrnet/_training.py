@@ -7,23 +7,30 @@ O(batch), never a full copy. Streamed views (memmaps, h5py datasets) are read
 in shuffled blocks of contiguous rows, so the disk is read sequentially.
 """
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 import torch
+from torch import nn
 
 from ._data import INFERENCE_ROWS, is_streamed, read_rows, row_nbytes, to_tensor
+from ._distributed import LOCAL
 from ._losses import (
+    EPS,
     TERMS,
     corrnet_loss,
-    pearson_per_unit,
+    dense,
     ranking_loss,
     reconstruction_errors,
     reconstruction_sums,
-    same_rows,
+    row_keys,
+    same_keys,
 )
 
 __all__ = [
     "SOLVERS",
+    "TrainingStep",
     "evaluate_loss",
     "make_optimizer",
     "map_batches",
@@ -68,33 +75,83 @@ def make_optimizer(solver, params, learning_rate):
     return SOLVERS[solver](params, lr=learning_rate)
 
 
-def _batches(rows, batch_size, rng, paired=None):
-    """A shuffled epoch of ``rows`` split into ceil(n / batch_size) near-equal batches.
+class TrainingStep(nn.Module):
+    """A batch's CorrNet loss as a module, so that DDP sees the whole step.
+
+    In a distributed fit the correlation and ranking terms are those of the
+    global batch: every rank's paired latents are gathered, and each rank's
+    gradient holds its own rows' share of them. DDP averages the ranks'
+    gradients, so the loss is multiplied by the number of ranks: the average
+    is then exactly the gradient of the global batch's loss, as one process
+    would compute it on all the rows.
+    """
+
+    def __init__(self, network, objective, ranks=LOCAL):
+        super().__init__()
+        self.network = network
+        self.objective = objective
+        self.ranks = ranks
+
+    def forward(self, x, y, present, n_rows, counts):
+        """Loss and terms of this rank's rows (x, y) of a global batch.
+
+        ``n_rows`` is the global batch's number of rows and ``counts`` each
+        rank's number of paired rows in it.
+        """
+        gather = None
+        if self.ranks.world_size > 1:
+            gather = functools.partial(self.ranks.gather_rows, counts=counts)
+        loss, terms = corrnet_loss(
+            self.network, x, y, self.objective, present, gather, n_rows
+        )
+        return loss * self.ranks.world_size, terms
+
+
+def _batches(rows, n_batches, rng, paired=None):
+    """A shuffled epoch of ``rows`` split into ``n_batches`` near-equal batches.
 
     An even split means no batch is ever much smaller than the others (a
-    trailing batch of one row would carry no correlation signal), and each
-    batch holds at most ``batch_size`` rows. Rows are sorted within a batch:
-    the loss does not depend on their order, and sorted reads are faster.
+    trailing batch of one row would carry no correlation signal). Rows are
+    sorted within a batch: the loss does not depend on their order, and
+    sorted reads are faster.
 
     With ``paired`` (a mask over ``rows``; the others have one view only),
-    the paired rows are batched as if they were alone, ceil(n_paired /
-    batch_size) batches, and the one-view rows are shuffled and spread evenly
-    over the same batches. The correlation term is then estimated on as many
-    paired rows as without the one-view rows (on fewer it overfits: tried);
-    batches hold about ``batch_size / paired fraction`` rows.
+    the paired rows and the one-view rows are each shuffled and spread evenly
+    over the batches, so every batch holds its share of paired rows for the
+    correlation term (:func:`_share` counts batches by paired rows then).
     """
-    n_batches = -(-len(rows) // batch_size)
-    if paired is None:
-        groups = [rows]
-    else:
-        groups = [rows[paired], rows[~paired]]
-        # At least one batch: a split may leave no paired training rows.
-        n_batches = max(1, -(-int(paired.sum()) // batch_size))
+    groups = [rows] if paired is None else [rows[paired], rows[~paired]]
     parts = [
         np.array_split(group[rng.permutation(len(group))], n_batches)
         for group in groups
     ]
     return [np.sort(np.concatenate(batch)) for batch in zip(*parts)]
+
+
+def _share(rows, present, ranks):
+    """``(local, total, by_paired)``: what this rank's batches are counted by.
+
+    An epoch has ceil(total / batch_size) batches of the global batch, and
+    each rank splits its rows into as many batches, so that every step's
+    global batch holds about ``batch_size`` rows. With missing views, the
+    count is of paired rows (each batch then holds ``batch_size`` paired
+    rows, as without the one-view rows: on fewer the correlation term
+    overfits, tried), unless this rank has none.
+    """
+    n_local = len(rows)
+    paired_local = n_local
+    if present is not None:
+        paired_local = int((present[0] & present[1])[rows].sum())
+    n_total, paired_total = ranks.sum([n_local, paired_local]).astype(int)
+    if paired_total < n_total and paired_local > 0:
+        return paired_local, paired_total, True
+    return n_local, n_total, False
+
+
+def _n_batches(count, batch_size, share):
+    """Batches for ``count`` of this rank's rows: ceil(count / its per-batch share)."""
+    local, total, _ = share
+    return max(1, -(-(count * total) // (batch_size * local)))
 
 
 def _present_tensors(present, rows, device):
@@ -129,18 +186,18 @@ def _concat(blocks):
 
 
 def _epoch_parts(X, Y, rows, batch_size, rng, present):
-    """The parts of an epoch: ``(X part, Y part, its training rows, its masks)``.
+    """The parts of an epoch: ``(blocks, its training rows, its masks)``.
 
-    In-memory views are one part, indexed in place. When either view is
-    streamed, the rows are split into contiguous blocks; each part is a
-    buffer of ``_BUFFER_BLOCKS`` blocks drawn at random (read in file order,
-    so reads are sequential), about ``_BUFFER_BYTES`` in all. Batches are
-    shuffled within a buffer: rows far apart in the file meet in a batch when
-    their blocks share a buffer, which a fresh draw each epoch varies.
+    In-memory views are one part (``blocks`` None), indexed in place. When
+    either view is streamed, the rows are split into contiguous blocks; each
+    part is a buffer of ``_BUFFER_BLOCKS`` blocks drawn at random (read in
+    file order, so reads are sequential), about ``_BUFFER_BYTES`` in all.
+    Batches are shuffled within a buffer: rows far apart in the file meet in
+    a batch when their blocks share a buffer, which a fresh draw each epoch
+    varies. Parts are planned here and read by :func:`_read_part`.
     """
     if not (is_streamed(X) or is_streamed(Y)):
-        yield X, Y, rows, present
-        return
+        return [(None, rows, present)]
     n_rows = X.shape[0]
     per_row = row_nbytes(X) + row_nbytes(Y)
     buffer_rows = max(batch_size, int(_BUFFER_BYTES // per_row))
@@ -149,27 +206,71 @@ def _epoch_parts(X, Y, rows, batch_size, rng, present):
     training = np.zeros(n_rows, dtype=bool)
     training[rows] = True
     order = rng.permutation(len(starts))
+    parts = []
     for group in np.array_split(order, -(-len(starts) // _BUFFER_BLOCKS)):
         blocks = [slice(s, min(s + block_rows, n_rows)) for s in starts[np.sort(group)]]
         index = np.concatenate([np.arange(b.start, b.stop) for b in blocks])
         local = np.flatnonzero(training[index])
-        if not len(local):
-            continue
-        yield (
-            _concat([read_rows(X, b) for b in blocks]),
-            _concat([read_rows(Y, b) for b in blocks]),
-            local,
-            None if present is None else tuple(mask[index] for mask in present),
-        )
+        if len(local):
+            masks = None if present is None else tuple(m[index] for m in present)
+            parts.append((blocks, local, masks))
+    return parts
+
+
+def _read_part(X, Y, blocks):
+    """A part's (X, Y): the views themselves, or their blocks read and joined."""
+    if blocks is None:
+        return X, Y
+    return (
+        _concat([read_rows(X, b) for b in blocks]),
+        _concat([read_rows(Y, b) for b in blocks]),
+    )
+
+
+def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
+    """This rank's batches, and every rank's batch sizes at every step.
+
+    Returns
+    -------
+    steps : list of (int, ndarray)
+        Part index and batch rows (indices into the part) of each step.
+    parts : list
+        From :func:`_epoch_parts`.
+    sizes : ndarray of shape (world_size, n_steps, 2)
+        Rows and paired rows of each rank's batch at each step; ranks with
+        fewer batches than the most take part in the last steps with none,
+        so that every rank takes the same number of optimiser steps.
+    """
+    share = _share(rows, present, ranks)
+    parts = _epoch_parts(X, Y, rows, batch_size, rng, present)
+    steps, local_sizes = [], []
+    for index, (_, part_rows, part_present) in enumerate(parts):
+        paired = None
+        if part_present is not None:
+            paired = (part_present[0] & part_present[1])[part_rows]
+        count = len(part_rows) if paired is None or not share[2] else paired.sum()
+        for batch in _batches(
+            part_rows, _n_batches(int(count), batch_size, share), rng, paired
+        ):
+            steps.append((index, batch))
+            n_paired = len(batch)
+            if part_present is not None:
+                n_paired = int((part_present[0] & part_present[1])[batch].sum())
+            local_sizes.append((len(batch), n_paired))
+    n_steps = int(ranks.gather(np.array([len(steps)])).max())
+    padded = np.zeros((n_steps, 2), dtype=np.int64)
+    padded[: len(local_sizes)] = local_sizes
+    return steps, parts, ranks.gather(padded)
 
 
 def train_epoch(
-    module, optimizer, X, Y, rows, stats, batch_size, objective, rng, present=None
+    step, optimizer, X, Y, rows, stats, batch_size, rng, present=None, ranks=LOCAL
 ):
     """One pass over ``rows`` of (X, Y); returns the row-weighted mean terms.
 
     Parameters
     ----------
+    step : TrainingStep, or it wrapped in DistributedDataParallel
     X, Y : ndarray, streamed array, CSR matrix, or tensor staged on the device
     rows : ndarray of int
         The rows of X and Y to train on (the others may be held out).
@@ -177,39 +278,60 @@ def train_epoch(
         Standardisation tensors, on the module's device and in its dtype; a
         mean of None leaves the view uncentred.
     batch_size : int
-    objective : Objective
+        Rows of the global batch (of all ranks together).
     rng : numpy.random.RandomState
         Drives the shuffling.
     present : tuple of two bool ndarrays over all rows of X, default=None
         Which rows have their x view and which their y view (the missing
         view's values are NaN); None when every row is paired.
+    ranks : LocalRanks or Ranks, default=LOCAL
+        The processes training together, each on its own rows.
 
     Returns
     -------
     dict of str to float
-        ``loss`` and each of :data:`TERMS`, averaged over the epoch's rows.
+        ``loss`` and each of :data:`TERMS`, averaged over the epoch's rows
+        (of all ranks).
     """
-    module.train()
-    n_rows = len(rows)
+    step.train()
     device = stats[0][1].device
-    sums = dict.fromkeys(("loss", *TERMS), 0.0)
-    parts = _epoch_parts(X, Y, rows, batch_size, rng, present)
-    for X_part, Y_part, part_rows, part_present in parts:
-        paired = None
-        if part_present is not None:
-            paired = (part_present[0] & part_present[1])[part_rows]
-        for batch in _batches(part_rows, batch_size, rng, paired):
-            x, y = _batch_tensors(X_part, Y_part, batch, stats, part_present)
+    steps, parts, sizes = _plan_epoch(X, Y, rows, batch_size, rng, present, ranks)
+    n_total = sizes[:, :, 0].sum()
+    sums = np.zeros(len(TERMS))
+    empty = (  # this rank's batch at steps where it has no rows left
+        torch.zeros((0, X.shape[1]), device=device),
+        torch.zeros((0, Y.shape[1]), device=device),
+    )
+    current, data = None, None
+    for t in range(sizes.shape[1]):
+        n_rows = int(sizes[:, t, 0].sum())
+        if n_rows == 0:
+            continue
+        mask = None
+        if t < len(steps):
+            index, batch = steps[t]
+            if index != current:
+                current, data = index, _read_part(X, Y, parts[index][0])
+            part_present = parts[index][2]
+            x, y = _batch_tensors(*data, batch, stats, part_present)
             mask = _present_tensors(part_present, batch, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss, terms = corrnet_loss(module, x, y, objective, mask)
-            loss.backward()
-            optimizer.step()
-            weight = len(batch) / n_rows
-            sums["loss"] += weight * loss.item()
-            for name, value in terms.items():
-                sums[name] += weight * value.item()
-    return sums
+        else:
+            x, y = empty
+        optimizer.zero_grad(set_to_none=True)
+        loss, terms = step(x, y, mask, n_rows, sizes[:, t, 1])
+        loss.backward()
+        optimizer.step()
+        sums += (n_rows / n_total) * torch.stack(list(terms.values())).cpu().numpy()
+    # Reconstruction terms are this rank's rows' share; the others are global.
+    sums[:3] = ranks.sum(sums[:3])
+    terms = dict(zip(TERMS, sums.tolist()))
+    objective = getattr(step, "module", step).objective  # DDP wraps it as .module
+    terms["loss"] = (
+        sums[:3].sum()
+        - objective.correlation_weight * terms["correlation"]
+        + objective.ranking_weight * terms["ranking"]
+    )
+    return terms
 
 
 def _blocks(n_rows, rows):
@@ -269,19 +391,32 @@ def map_batches(fn, arrays, stats, consume=None, rows=None, names=None):
     return result if len(result) > 1 else result[0]
 
 
+def _pearson_from_sums(n, sa, sb, saa, sbb, sab, eps=EPS):
+    """:func:`pearson_per_unit` from the sums of a, b, a², b² and a·b over n rows."""
+    mean_a, mean_b = sa / n, sb / n
+    var_a = np.maximum(saa - n * mean_a**2, 0.0)
+    var_b = np.maximum(sbb - n * mean_b**2, 0.0)
+    cov = sab - n * mean_a * mean_b
+    return cov / (np.sqrt(var_a + eps) * np.sqrt(var_b + eps))
+
+
 @torch.no_grad()
-def evaluate_loss(module, X, Y, stats, objective, batch_size, present=None, rows=None):
+def evaluate_loss(
+    module, X, Y, stats, objective, batch_size, present=None, rows=None, ranks=LOCAL
+):
     """The CorrNet loss over ``rows`` (default all) of (X, Y), without gradient.
 
     Reconstruction errors are averaged over the rows and the correlation term
-    is computed on all paired rows at once, so neither depends on the batch
-    size; the ranking term, an in-batch loss, is averaged over consecutive
-    batches of ``batch_size`` paired rows, as in training. Rows are read in
-    blocks by index: held-out rows are never copied as a whole.
+    is computed on all paired rows at once (of all ranks, from summed
+    moments), so neither depends on the batch size; the ranking term, an
+    in-batch loss, is averaged over consecutive batches of ``batch_size``
+    paired rows of each rank, as in training. Rows are read in blocks by
+    index: held-out rows are never copied as a whole.
     """
     module.eval()
     device = stats[0][1].device
-    recon, latents = [], []
+    ranked = objective.ranking_weight > 0
+    recon, latents, keys = 0.0, [], []
     n_rows = X.shape[0] if rows is None else len(rows)
     for block in _blocks(X.shape[0], rows):
         x, y = _batch_tensors(X, Y, block, stats, present)
@@ -290,27 +425,41 @@ def evaluate_loss(module, X, Y, stats, objective, batch_size, present=None, rows
         sums, paired = reconstruction_sums(
             *reconstruction_errors(module, x, y, (hxy, hx, hy)), mask
         )
-        recon.append(sums.sum())
-        latents.append((hx, hy) if paired is None else (hx[paired], hy[paired]))
-    hx = torch.cat([h for h, _ in latents])
-    hy = torch.cat([h for _, h in latents])
-    loss = float(sum(recon)) / n_rows
-    if hx.shape[0]:
-        loss -= objective.correlation_weight * float(pearson_per_unit(hx, hy).sum())
-    if objective.ranking_weight > 0 and hx.shape[0] > 1:
-        chunks = torch.split(torch.arange(hx.shape[0]), batch_size)
-        ranking = [
-            len(c)
-            * ranking_loss(
+        recon += float(sums.sum())
+        if paired is not None:
+            hx, hy = hx[paired], hy[paired]
+        latents.append(torch.cat([hx, hy], dim=1).double())
+        if ranked:
+            x, y = dense(x), dense(y)
+            if paired is not None:
+                x, y = x[paired], y[paired]
+            keys.append(torch.cat([row_keys(x), row_keys(y)], dim=1))
+    h = torch.cat(latents)
+    k = h.shape[1] // 2
+    hx, hy = h[:, :k], h[:, k:]
+    ranking = 0.0
+    if ranked and h.shape[0] > 1:
+        keys = torch.cat(keys)
+        for c in torch.split(torch.arange(h.shape[0], device=h.device), batch_size):
+            loss_c = ranking_loss(
                 hx[c],
                 hy[c],
                 objective.ranking_loss,
                 objective.ranking_temperature,
                 objective.ranking_margin,
-                same_rows(hx[c]),  # identical latents stand for identical inputs
-                same_rows(hy[c]),
+                same_keys(keys[c][:, :2]),
+                same_keys(keys[c][:, 2:]),
             )
-            for c in chunks
-        ]
-        loss += objective.ranking_weight * float(sum(ranking)) / hx.shape[0]
+            ranking += len(c) * float(loss_c)
+    moments = torch.cat(
+        [hx.sum(0), hy.sum(0), (hx * hx).sum(0), (hy * hy).sum(0), (hx * hy).sum(0)]
+    )
+    totals = ranks.sum([recon, n_rows, h.shape[0], ranking, *moments.cpu().numpy()])
+    recon, n_rows, n_paired, ranking = totals[:4]
+    loss = recon / n_rows
+    if n_paired:
+        correlation = _pearson_from_sums(n_paired, *totals[4:].reshape(5, k))
+        loss -= objective.correlation_weight * float(correlation.sum())
+    if ranked and n_paired > 1:
+        loss += objective.ranking_weight * ranking / n_paired
     return loss

@@ -9,7 +9,8 @@ import torch
 from skcorrnet import CorrNet
 from skcorrnet._losses import Objective, corrnet_loss
 from skcorrnet._module import CorrNetModule
-from skcorrnet._training import _batches
+from skcorrnet._distributed import LOCAL
+from skcorrnet._training import _plan_epoch
 
 
 def _hide(X, Y, x_only, y_only):
@@ -90,13 +91,17 @@ def test_missing_view_values_do_not_enter_the_loss():
 
     def err(dec, h, target):
         return ((dec(h) - target) ** 2).mean(dim=1)
+
     paired = slice(0, 6)
     recon_x = (
-        err(module.decoder_x, hx, x)[paired].sum() + err(module.decoder_y, hx, y)[paired].sum()
+        err(module.decoder_x, hx, x)[paired].sum()
+        + err(module.decoder_y, hx, y)[paired].sum()
         + err(module.decoder_x, hx, x)[6:9].sum()
     ) / 12
     torch.testing.assert_close(terms["recon_x"], recon_x.detach())
-    corr = np.sum([np.corrcoef(hx[:6, j].detach(), hy[:6, j].detach())[0, 1] for j in range(2)])
+    corr = np.sum(
+        [np.corrcoef(hx[:6, j].detach(), hy[:6, j].detach())[0, 1] for j in range(2)]
+    )
     assert abs(terms["correlation"] - corr) < 1e-5
 
 
@@ -111,23 +116,42 @@ def test_all_paired_masks_match_the_paired_loss():
     )
 
 
+def _epoch_batches(paired, batch_size):
+    """This process's batches of an epoch over rows with the ``paired`` mask."""
+    n = len(paired)
+    present = (np.ones(n, dtype=bool), paired.copy())  # unpaired rows are x-only
+    steps, _, sizes = _plan_epoch(
+        np.zeros((n, 2)),
+        np.zeros((n, 2)),
+        np.arange(n),
+        batch_size,
+        np.random.RandomState(0),
+        present,
+        LOCAL,
+    )
+    return [batch for _, batch in steps], sizes[0]
+
+
 def test_batches_spread_the_paired_rows():
     rng = np.random.RandomState(0)
-    rows = np.arange(1000)
     paired = np.zeros(1000, dtype=bool)
     paired[rng.choice(1000, 300, replace=False)] = True
-    batches = _batches(rows, 128, rng, paired)
-    assert np.array_equal(np.sort(np.concatenate(batches)), rows)
+    batches, sizes = _epoch_batches(paired, 128)
+    assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(1000))
     assert len(batches) == 3  # ceil(300 paired / 128), as without the other rows
     assert {paired[b].sum() for b in batches} == {100}
     assert {(~paired[b]).sum() for b in batches} == {233, 234}
+    assert np.array_equal(sizes, [[len(b), paired[b].sum()] for b in batches])
 
 
+def test_batches_without_paired_rows_are_counted_by_rows():
+    # A split may leave no paired training rows: batches then hold batch_size
+    # rows, never the whole epoch.
+    batches, sizes = _epoch_batches(np.zeros(10, dtype=bool), 4)
+    assert [len(b) for b in batches] == [4, 3, 3]
+    assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(10))
+    assert not sizes[:, 1].any()
 
-def test_batches_without_paired_rows_are_one_batch():
-    rows = np.arange(10)
-    batches = _batches(rows, 4, np.random.RandomState(0), np.zeros(10, dtype=bool))
-    assert len(batches) == 1 and np.array_equal(batches[0], rows)
 
 def test_partial_fit_and_early_stopping_accept_missing_views(views):
     X, Y = _hide(*views, x_only=np.arange(0, 60), y_only=np.arange(60, 120))
@@ -151,7 +175,8 @@ def test_all_rows_paired_is_the_ordinary_model(views):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         np.testing.assert_array_equal(
-            plain.fit(*views).transform(views[0]), allowing.fit(*views).transform(views[0])
+            plain.fit(*views).transform(views[0]),
+            allowing.fit(*views).transform(views[0]),
         )
 
 
@@ -164,7 +189,9 @@ def test_one_view_rows_train_their_own_view(views):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         paired_only = CorrNet(max_iter=5, random_state=0).fit(X, Y)
-        semi = CorrNet(max_iter=5, allow_missing_views=True, random_state=0).fit(X_all, Y_all)
+        semi = CorrNet(max_iter=5, allow_missing_views=True, random_state=0).fit(
+            X_all, Y_all
+        )
     np.testing.assert_allclose(semi.x_mean_, X_all.mean(axis=0))
     np.testing.assert_allclose(semi.y_mean_, Y.mean(axis=0))
     assert not np.allclose(semi.transform(X), paired_only.transform(X))
