@@ -7,7 +7,8 @@ the right half (the missing view is NaN). Models:
 
 * ``CCA, paired rows``: sklearn CCA on the paired rows (CCA cannot use the rest);
 * ``CorrNet, paired rows``: CorrNet on the paired rows alone;
-* ``CorrNet, semi-paired``: ``CorrNet(allow_missing_views=True)`` on all rows;
+* ``CorrNet, semi-paired``: ``CorrNet(allow_missing_views=True)`` on all rows
+  (default ``unpaired_weight=1``);
 * ``CorrNet, all paired``: CorrNet with every training row paired (the ceiling).
 
 Figures on the 540 held-out rows: R^2 of predicting the right half from the
@@ -36,7 +37,7 @@ FIGURES = ["r2", "total_corr", "recall@1"]
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10% paired, 1 seed")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args()
     seeds = list(range(1 if args.quick else args.seeds))
     fractions = [0.1] if args.quick else [0.05, 0.1, 0.25]

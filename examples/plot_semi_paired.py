@@ -11,9 +11,10 @@ term, on held-out digits.
 
 .. note::
 
-   Measured over 5 seeds (``benchmarks/semi_paired.py``), the one-view rows do not yet
-   improve on the paired rows alone; this example shows the same comparison on one split,
-   so you can check it on your own data before relying on them.
+   Measured over 10 seeds (``benchmarks/semi_paired.py``), the one-view rows raise held-out
+   total correlation from 4.35 to 4.53 at 10% paired, with R² level (0.127 against 0.129),
+   and help more when pairs are scarcer (5%). One split varies a lot around those means:
+   check on your own data before relying on them.
 """
 
 # %%

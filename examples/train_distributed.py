@@ -60,4 +60,5 @@ if dist.get_rank() == 0:
         f"{world_size} processes, rows {start}:{stop} on rank 0; held-out total "
         f"correlation {total_correlation(*train, *test):.2f}"
     )
+dist.barrier()  # every rank done before the group is torn down
 dist.destroy_process_group()

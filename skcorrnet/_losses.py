@@ -58,6 +58,7 @@ class Objective:
     ranking_loss: str = "softmax"
     ranking_temperature: float = 0.1
     ranking_margin: float = 0.2
+    unpaired_weight: float = 1.0
 
 
 def dense(t):
@@ -65,23 +66,40 @@ def dense(t):
     return t if t.layout == torch.strided else t.to_dense()
 
 
-def pearson_per_unit(a, b, eps=EPS):
+def pearson_per_unit(a, b, eps=EPS, a_all=None, b_all=None):
     """Pearson correlation of each column of ``a`` with the same column of ``b``.
+
+    With ``a_all`` and ``b_all`` (every row that has view a, resp. b, paired
+    or not), the semi-paired estimate: each view's mean is that of all its
+    rows, and each variance the larger of the paired rows' (about that mean)
+    and all the view's rows' (scaled to as many rows). The covariance of the
+    paired rows about the same means keeps the value in [-1, 1]; the
+    one-view rows lower it where they spread along a unit more than the
+    paired rows do, which pushes each encoder to treat all rows of its view
+    alike rather than fit the paired rows alone.
 
     Parameters
     ----------
-    a, b : torch.Tensor of shape (n_rows, n_units)
+    a, b : torch.Tensor of shape (n_paired, n_units)
+    a_all, b_all : torch.Tensor of shape (n_rows_a, n_units), (n_rows_b, n_units)
+        Every row with view a (resp. b), ``a``'s and ``b``'s included; None:
+        the plain Pearson correlation.
 
     Returns
     -------
     torch.Tensor of shape (n_units,)
         Values in [-1, 1]; 0 for a constant column or a single row.
     """
-    a = a - a.mean(dim=0)
-    b = b - b.mean(dim=0)
+    semi = a_all is not None
+    a = a - (a_all if semi else a).mean(dim=0)
+    b = b - (b_all if semi else b).mean(dim=0)
     cov = (a * b).sum(dim=0)
     var_a = (a * a).sum(dim=0)
     var_b = (b * b).sum(dim=0)
+    if semi:
+        n = a.shape[0]
+        var_a = torch.maximum(var_a, a_all.var(dim=0, correction=0) * n)
+        var_b = torch.maximum(var_b, b_all.var(dim=0, correction=0) * n)
     return cov / (torch.sqrt(var_a + eps) * torch.sqrt(var_b + eps))
 
 
@@ -196,7 +214,7 @@ def reconstruction_errors(module, x, y, latents):
 
 
 def reconstruction_sums(err_x, err_y, present=None):
-    """Sum over rows of the reconstruction terms that apply to each row.
+    """Sums over rows of the reconstruction terms, paired and one-view rows apart.
 
     Paired rows contribute every term; a row with one view contributes the
     error of its own view decoded from its own latent only.
@@ -210,20 +228,26 @@ def reconstruction_sums(err_x, err_y, present=None):
 
     Returns
     -------
-    sums : torch.Tensor of shape (3,)
-        Summed terms from h(x, y), h(x) and h(y).
-    paired : torch.Tensor of bool, shape (n_rows,), or None
+    paired_sums, one_view_sums : torch.Tensor of shape (3,)
+        Terms from h(x, y), h(x) and h(y), summed over the paired rows and
+        over the one-view rows (x-only rows add to the h(x) term, y-only rows
+        to the h(y) term).
     """
     if present is None:
-        return (err_x + err_y).sum(dim=0), None
+        return (err_x + err_y).sum(dim=0), err_x.new_zeros(3)
     has_x, has_y = present
-    paired = has_x & has_y
-    mask_x = torch.stack([paired, has_x, paired], dim=1)  # column 1 is h(x)
-    mask_y = torch.stack([paired, paired, has_y], dim=1)  # column 2 is h(y)
-    return (err_x * mask_x + err_y * mask_y).sum(dim=0), paired
+    paired = (has_x & has_y)[:, None]
+    one_view = torch.stack(
+        [
+            err_x.new_zeros(()),
+            (err_x[:, 1] * (has_x & ~has_y)).sum(),
+            (err_y[:, 2] * (has_y & ~has_x)).sum(),
+        ]
+    )
+    return ((err_x + err_y) * paired).sum(dim=0), one_view
 
 
-def corrnet_loss(module, x, y, objective, present=None, gather=None, n_rows=None):
+def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None):
     """CorrNet loss of a batch and its terms.
 
     Parameters
@@ -237,51 +261,74 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, n_rows=None
         rows are paired. A missing view's values are ignored (they must be
         finite, e.g. zeros).
     gather : callable, default=None
-        In a distributed fit, maps a tensor of this process's paired rows to
-        the paired rows of the global batch (every process's, gradients
-        flowing to this process's own): the correlation and ranking terms are
-        then those of the global batch. None in one process.
-    n_rows : int, default=None
-        Rows of the global batch, which the reconstruction sums are divided
-        by (default: this batch's).
+        In a distributed fit, maps a tensor of this process's rows to the
+        rows of the global batch (every process's, gradients flowing to this
+        process's own): the correlation and ranking terms are then those of
+        the global batch. None in one process.
+    counts : tuple of (int, int), default=None
+        Paired and one-view rows of the global batch, which the
+        reconstruction sums are divided by (default: this batch's).
 
     Returns
     -------
     loss : torch.Tensor (scalar)
     terms : dict of str to torch.Tensor (scalars, detached)
         ``recon_xy``, ``recon_x``, ``recon_y``: reconstruction error from
-        h(x, y), h(x) and h(y), summed over this batch's rows and divided by
-        ``n_rows`` (so processes' terms add up to the global batch's);
-        ``correlation``: summed per-unit correlation of h(x) and h(y) over
-        the paired rows; ``ranking``: the ranking loss (0 when its weight is
-        0).
+        h(x, y), h(x) and h(y), averaged over the paired rows, plus
+        ``unpaired_weight`` times the one-view rows' error averaged over them
+        (sums divided by ``counts``, so processes' terms add up to the global
+        batch's); ``correlation``: summed per-unit correlation of h(x) and
+        h(y), semi-paired when some rows have one view
+        (:func:`pearson_per_unit`); ``ranking``: the ranking loss over the
+        paired rows (0 when its weight is 0).
     """
     hx, hy, hxy = module(x, y)  # a sparse view's first layer multiplies sparsely
     x, y = dense(x), dense(y)
     err_x, err_y = reconstruction_errors(module, x, y, (hxy, hx, hy))
-    sums, paired = reconstruction_sums(err_x, err_y, present)
-    recon = sums / (x.shape[0] if n_rows is None else n_rows)
-    if paired is not None:
-        hx, hy, x, y = hx[paired], hy[paired], x[paired], y[paired]
+    paired_sums, one_view_sums = reconstruction_sums(err_x, err_y, present)
+    if present is None:
+        ones = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+        present = (ones, ones)
+    has_x, has_y = present
+    if counts is None:
+        n_paired = int((has_x & has_y).sum())
+        counts = (n_paired, x.shape[0] - n_paired)
+    recon = paired_sums / max(counts[0], 1)
+    recon = recon + objective.unpaired_weight * one_view_sums / max(counts[1], 1)
     ranked = objective.ranking_weight > 0
+    keys = None
     if ranked:
         keys = torch.cat([row_keys(x), row_keys(y)], dim=1)
-    if gather is not None:  # the global batch's paired rows
+    if gather is not None:  # every row of the global batch
         k = hx.shape[1]
-        h = gather(torch.cat([hx, hy], dim=1))
-        hx, hy = h[:, :k], h[:, k:]
+        masks = torch.stack([has_x, has_y], dim=1).to(hx.dtype)
+        h = gather(torch.cat([hx, hy, masks], dim=1))
+        hx, hy, (has_x, has_y) = h[:, :k], h[:, k : 2 * k], (h[:, 2 * k :] > 0.5).T
         if ranked:
             keys = gather(keys)
-    if hx.shape[0]:
-        correlation = pearson_per_unit(hx, hy).sum()
-    else:  # a batch without paired rows: no correlation signal, no 0/0
+    # counts are the global batch's, known to every process alike: branching
+    # on them keeps processes in step (and needs no device synchronisation).
+    hx_p, hy_p = hx, hy
+    if counts[0] == 0:  # no paired rows: no correlation signal, no 0/0
         correlation = hx.sum() * 0.0
+        hx_p, hy_p = hx[:0], hy[:0]  # and nothing to rank
+        keys = None if keys is None else keys[:0]
+    elif counts[1] == 0:
+        correlation = pearson_per_unit(hx, hy).sum()
+    else:
+        paired = has_x & has_y
+        hx_p, hy_p = hx[paired], hy[paired]
+        if ranked:
+            keys = keys[paired]
+        correlation = pearson_per_unit(
+            hx_p, hy_p, a_all=hx[has_x], b_all=hy[has_y]
+        ).sum()
     loss = recon.sum() - objective.correlation_weight * correlation
     ranking = torch.zeros((), device=loss.device)
     if ranked:
         ranking = ranking_loss(
-            hx,
-            hy,
+            hx_p,
+            hy_p,
             objective.ranking_loss,
             objective.ranking_temperature,
             objective.ranking_margin,

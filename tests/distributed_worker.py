@@ -65,17 +65,18 @@ def gradient_batch():
     return x, y, (has_x, has_y)
 
 
-def gradients(rank, world_size):
+def gradients(rank):
     """Gradients of one DDP step on this rank's rows of :func:`gradient_batch`."""
     x, y, (has_x, has_y) = gradient_batch()
-    rows = [np.arange(0, 5), np.arange(5, 13)][rank]  # uneven on purpose
+    shards = [np.arange(0, 5), np.arange(5, 13)]  # uneven on purpose
+    rows = shards[rank]
     paired = (has_x & has_y).numpy()
-    counts = [int(paired[r].sum()) for r in (np.arange(0, 5), np.arange(5, 13))]
+    sizes = np.array([[len(r), paired[r].sum()] for r in shards])
     network = CorrNetModule(6, 4, 3, (5,), "tanh", torch.Generator().manual_seed(0))
     objective = Objective(correlation_weight=2.0, ranking_weight=0.5)
     ranks = Ranks(torch.device("cpu"))
     step = ranks.wrap(TrainingStep(network, objective, ranks))
-    loss, _ = step(x[rows], y[rows], (has_x[rows], has_y[rows]), 13, counts)
+    loss, _ = step(x[rows], y[rows], (has_x[rows], has_y[rows]), sizes)
     loss.backward()
     return {name: p.grad.clone() for name, p in network.named_parameters()}
 
@@ -101,12 +102,13 @@ def main():
         mine = shard(N_TRAIN, rank, 2)
         model = CorrNet(distributed=True, device="cpu", **FIT).fit(X[mine], Y[mine])
         save(args.out, "user-group", rank, (model, dist.group.WORLD is group))
+        dist.barrier()
         dist.destroy_process_group()
         return
 
     mine = shard(N_TRAIN, int(__import__("os").environ["RANK"]), 2)
     model = CorrNet(distributed=True, **FIT).fit(X[mine], Y[mine])
-    rank, world_size = dist.get_rank(), dist.get_world_size()
+    rank = dist.get_rank()
     save(args.out, "fit", rank, model)
 
     # Shards as row ranges of a memmap, early stopping, missing views.
@@ -140,7 +142,7 @@ def main():
         model.partial_fit(X[mine][chunk], Y[mine][chunk])
     save(args.out, "partial", rank, model)
 
-    save(args.out, "gradients", rank, gradients(rank, world_size))
+    save(args.out, "gradients", rank, gradients(rank))
 
     # Errors on one rank stop every rank, and the group stays usable.
     bad = X[mine].copy()
@@ -173,6 +175,7 @@ def main():
     )
     model = CorrNet(distributed=True, **FIT).fit(X[mine], Y[mine])
     save(args.out, "after-errors", rank, model)
+    dist.barrier()
     dist.destroy_process_group()
 
 
