@@ -548,11 +548,10 @@ class CorrNet(
         )
         # One pass over each view: statistics, missing rows, and (for streamed
         # views, which check_array has not read) finiteness.
-        allow_nan = self.allow_missing_views
         scans, present = ranks.agree(lambda: self._scan(X, Y))
-        n_paired = X.shape[0] if present is None else (present[0] & present[1]).sum()
-        if allow_nan:
-            n_paired = int(ranks.sum([n_paired])[0])
+        if self.allow_missing_views:  # paired rows over all ranks
+            paired = X.shape[0] if present is None else (present[0] & present[1]).sum()
+            n_paired = int(ranks.sum([paired])[0])
             if n_paired < 2:
                 raise ValueError(
                     f"CorrNet needs at least 2 rows with both views, got {n_paired}."
