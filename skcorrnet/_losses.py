@@ -286,12 +286,10 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None
     x, y = dense(x), dense(y)
     err_x, err_y = reconstruction_errors(module, x, y, (hxy, hx, hy))
     paired_sums, one_view_sums = reconstruction_sums(err_x, err_y, present)
-    if present is None:
-        ones = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        present = (ones, ones)
-    has_x, has_y = present
     if counts is None:
-        n_paired = int((has_x & has_y).sum())
+        n_paired = x.shape[0]
+        if present is not None:
+            n_paired = int((present[0] & present[1]).sum())
         counts = (n_paired, x.shape[0] - n_paired)
     recon = paired_sums / max(counts[0], 1)
     recon = recon + objective.unpaired_weight * one_view_sums / max(counts[1], 1)
@@ -301,9 +299,12 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None
         keys = torch.cat([row_keys(x), row_keys(y)], dim=1)
     if gather is not None:  # every row of the global batch
         k = hx.shape[1]
-        masks = torch.stack([has_x, has_y], dim=1).to(hx.dtype)
+        if present is None:
+            masks = hx.new_ones((hx.shape[0], 2))
+        else:
+            masks = torch.stack(present, dim=1).to(hx.dtype)
         h = gather(torch.cat([hx, hy, masks], dim=1))
-        hx, hy, (has_x, has_y) = h[:, :k], h[:, k : 2 * k], (h[:, 2 * k :] > 0.5).T
+        hx, hy, present = h[:, :k], h[:, k : 2 * k], (h[:, 2 * k :] > 0.5).T
         if ranked:
             keys = gather(keys)
     # counts are the global batch's, known to every process alike: branching
@@ -315,7 +316,8 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None
         keys = None if keys is None else keys[:0]
     elif counts[1] == 0:
         correlation = pearson_per_unit(hx, hy).sum()
-    else:
+    else:  # some rows have one view: present is known (local or gathered)
+        has_x, has_y = present
         paired = has_x & has_y
         hx_p, hy_p = hx[paired], hy[paired]
         if ranked:
