@@ -50,8 +50,12 @@ start, stop = np.linspace(0, n_train, world_size + 1).astype(int)[rank : rank + 
 model = CorrNet(n_components=10, max_iter=30, random_state=0, distributed=True)
 model.fit(left[start:stop], right[start:stop])
 
+# Training is over: leave the group together, before any rank-specific work.
+dist.barrier()
+dist.destroy_process_group()
+
 # Every rank holds the same model; one copy is enough.
-if dist.get_rank() == 0:
+if rank == 0:
     with open(sys.argv[1], "wb") as f:
         pickle.dump(model, f)
     train = model.transform(left[:n_train], right[:n_train])
@@ -60,5 +64,3 @@ if dist.get_rank() == 0:
         f"{world_size} processes, rows {start}:{stop} on rank 0; held-out total "
         f"correlation {total_correlation(*train, *test):.2f}"
     )
-dist.barrier()  # every rank done before the group is torn down
-dist.destroy_process_group()

@@ -28,7 +28,13 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 TIMEOUT = 300
 
 
-def _run(commands, out):
+# Seen about once in ten full-suite runs, in a rank whose work was done: the
+# process aborts while torch tears down at exit. It is not CorrNet's failure,
+# so such a launch is run once more (and must then succeed).
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
+def _run(commands, out, retry=True):
     """Run the ranks' commands together; fail with their output if any fails."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     procs = [
@@ -46,6 +52,8 @@ def _run(commands, out):
                 p.kill()
             pytest.fail(f"distributed worker hung for {TIMEOUT} s")
     if any(p.returncode for p in procs):
+        if retry and any(TEARDOWN_ABORT in o for o in outputs):
+            return _run(commands, out, retry=False)
         pytest.fail(
             "distributed worker failed:\n" + "\n".join(o[-4000:] for o in outputs)
         )
