@@ -37,14 +37,14 @@ from ._data import (
     scan_view,
     stage_on_device,
 )
+from ._canonical import held_out_total_correlation, latent_moments, linear_start
 from ._distributed import LOCAL, check_same_settings, join, local_device
-from ._linear_cca import JointMoments, fit_linear_cca_from_moments
-from ._losses import RANKING_LOSSES, TERMS, Objective
+from ._linear_cca import fit_linear_cca_from_moments
+from ._losses import CORRELATIONS, RANKING_LOSSES, TERMS, Objective
 from ._module import ACTIVATIONS, CorrNetModule
 from ._training import (
     SOLVERS,
     TrainingStep,
-    evaluate_loss,
     make_optimizer,
     map_batches,
     resolve_device,
@@ -52,6 +52,16 @@ from ._training import (
 )
 
 __all__ = ["CorrNet"]
+
+# early_stopping="auto" validates training when the held-out fraction of the
+# paired rows would hold at least this many rows; below, the linear start is
+# the model (too few rows to tell a better network from noise).
+_MIN_VALIDATION_ROWS = 100
+# init="auto" starts from the closed-form CCA when neither view is wider than
+# this (its covariances take O(width^2) memory and O(width^3) time).
+_MAX_LINEAR_START_FEATURES = 2048
+# Training rows the early-stopping score fits its k x k CCA on.
+_MAX_SCORE_FIT_ROWS = 8192
 
 
 def _to_cpu(obj):
@@ -118,13 +128,39 @@ class CorrNet(
     n_components : int, default=2
         Number of latent units (components).
 
-    hidden_layer_sizes : tuple of int, default=(256,)
-        Sizes of extra encoder layers per view, before the latent layer; the
-        decoders mirror them. ``()`` gives the original one-layer CorrNet.
+    hidden_layer_sizes : int or array-like of int, default=(256,)
+        Layers of each view's nonlinear branch, which adds to a linear path
+        from the view to the latent units; the decoders mirror them. ``()``
+        gives the original one-layer CorrNet (linear paths only).
 
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-        Activation of the hidden layers and of the latent units. The original
-        CorrNet used "logistic".
+        Activation of the hidden layers.
+
+    latent_activation : {"identity", "logistic", "tanh", "relu"}, default="identity"
+        The latent units' f. The original CorrNet used "logistic"; a linear
+        latent has no dead or saturated units and can hold the linear CCA
+        start exactly.
+
+    init : {"auto", "cca", "random"}, default="auto"
+        ``"cca"``: the linear paths start at the closed-form ridge CCA of the
+        standardised training rows (ridge chosen among 7 values by 5-fold
+        cross-validation of the held-out total correlation, computed from
+        streamed moments), the decoders at its least-squares inverse, and
+        every nonlinear branch at zero: training starts from the linear
+        optimum and only adds to it. ``"random"``: Glorot-uniform weights,
+        as in the paper. ``"auto"``: "cca" when neither view has more than
+        2,048 columns (the covariances cost O(width^2) memory), else "random".
+
+    alpha : float, default=1e-4
+        Strength of the L2 penalty on the weights, as in MLPRegressor: each
+        batch adds ``0.5 * alpha * ||weights||^2 / batch_rows`` to the loss.
+
+    correlation : {"total", "per_unit"}, default="total"
+        The correlation term. ``"total"``: the total canonical correlation
+        of h(x) and h(y) on the batch (Deep CCA's whitened objective), which
+        several units tracking one direction cannot inflate. ``"per_unit"``:
+        the paper's summed correlation of each unit of h(x) with the same
+        unit of h(y).
 
     correlation_weight : float, default=2.0
         Weight of the correlation term (the paper's lambda). 0 gives a plain
@@ -213,18 +249,24 @@ class CorrNet(
         Step size of the optimiser.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
-        The torch optimiser. RMSProp (the original CorrNet's) scores higher
-        on digits halves but collapses a two-layer network; Adam does not
-        (``benchmarks/defaults.py``).
+        The torch optimiser (the original CorrNet's is "rmsprop").
 
     tol : float, default=1e-4
         Training stops when the loss (or, with ``early_stopping``, the
         validation score) has not improved by at least ``tol`` for
         ``n_iter_no_change`` consecutive epochs.
 
-    early_stopping : bool, default=False
-        Whether to hold out ``validation_fraction`` of the rows, stop when
-        their score stops improving, and restore the best weights.
+    early_stopping : bool or "auto", default="auto"
+        Whether to hold out ``validation_fraction`` of the rows, score each
+        epoch by their total canonical correlation (a k x k CCA of the latents
+        fitted on training rows, its correlations on the held-out rows,
+        whitened there), stop when it stops improving, and restore the best
+        weights. The starting weights are scored too, so a fit never keeps
+        weights that score below its start. ``"auto"``: on when the held-out
+        rows would number at least 100; below that, with a CCA start
+        (``init``), there are too few rows to tell a better network from
+        noise and the model is the linear start (``n_iter_`` is 0); with a
+        random start, off. ``partial_fit`` never holds rows out.
 
     validation_fraction : float, default=0.1
         Proportion of rows held out for early stopping.
@@ -308,11 +350,16 @@ class CorrNet(
         Lowest training loss; None with ``early_stopping``.
 
     validation_scores_ : list of float or None
-        With ``early_stopping``, the negative CorrNet loss on the held-out rows
-        after each epoch (higher is better); else None.
+        With early stopping, the held-out total correlation after each epoch
+        (higher is better); else None.
 
     best_validation_score_ : float or None
-        Best of ``validation_scores_``; None without ``early_stopping``.
+        Best of the start's score and ``validation_scores_``; None without
+        early stopping.
+
+    linear_start_ridge_ : float or None
+        The ridge of the closed-form CCA the network started from (relative
+        to each view's mean variance); None with a random start.
 
     canonical_correlations_ : ndarray of shape (n_components,) or None
         With ``canonical=True``, the correlation of each pair of training
@@ -325,6 +372,11 @@ class CorrNet(
 
     Notes
     -----
+    The original paper's model (Chandar et al. 2016) is
+    ``CorrNet(hidden_layer_sizes=(), latent_activation="logistic",
+    init="random", correlation="per_unit", correlation_weight=2.0,
+    solver="rmsprop", alpha=0.0, early_stopping=False)``.
+
     ``score(X, y)`` (from :class:`~sklearn.base.RegressorMixin`) is the R² of
     ``predict(X)`` against y, as for CCA.
 
@@ -372,8 +424,12 @@ class CorrNet(
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "latent_activation": [StrOptions(set(ACTIVATIONS))],
+        "init": [StrOptions({"auto", "cca", "random"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "correlation": [StrOptions(set(CORRELATIONS))],
         "correlation_weight": [Interval(Real, 0, None, closed="left")],
         "ranking_weight": [Interval(Real, 0, None, closed="left")],
         "ranking_loss": [StrOptions(set(RANKING_LOSSES))],
@@ -388,7 +444,7 @@ class CorrNet(
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions(set(SOLVERS))],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [
             Interval(Integral, 1, None, closed="left"),
@@ -407,6 +463,10 @@ class CorrNet(
         *,
         hidden_layer_sizes=(256,),
         activation="relu",
+        latent_activation="identity",
+        init="auto",
+        alpha=1e-4,
+        correlation="total",
         correlation_weight=2.0,
         ranking_weight=0.0,
         ranking_loss="softmax",
@@ -421,7 +481,7 @@ class CorrNet(
         learning_rate_init=3e-3,
         solver="adam",
         tol=1e-4,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
@@ -433,6 +493,10 @@ class CorrNet(
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.latent_activation = latent_activation
+        self.init = init
+        self.alpha = alpha
+        self.correlation = correlation
         self.correlation_weight = correlation_weight
         self.ranking_weight = ranking_weight
         self.ranking_loss = ranking_loss
@@ -480,7 +544,7 @@ class CorrNet(
         return self._fit(X, y, incremental=False)
 
     def _check_partial_fit(self):
-        if self.early_stopping:
+        if self.early_stopping is True:
             raise AttributeError(
                 "partial_fit is not available with early_stopping=True: hold out "
                 "your own validation chunk and stop the stream yourself."
@@ -518,20 +582,8 @@ class CorrNet(
         reset = not hasattr(self, "module_") or (
             not self.warm_start and not incremental
         )
-        if self.hidden_layer_sizes is not None and any(
-            not isinstance(size, Integral) or size < 1
-            for size in self.hidden_layer_sizes
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must hold positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        if not reset:
-            device = torch.device(self.device_)
-        elif self.distributed:
-            device = resolve_device(local_device(self.device))
-        else:
-            device = resolve_device(self.device)
+        hidden = self._hidden_sizes()
+        device = self._device(reset)
         # In a distributed fit every rank runs this on its own rows; a rank's
         # error in its data stops every rank (``agree``) instead of hanging.
         ranks = join(device) if self.distributed else LOCAL
@@ -549,28 +601,126 @@ class CorrNet(
         # One pass over each view: statistics, missing rows, and (for streamed
         # views, which check_array has not read) finiteness.
         scans, present = ranks.agree(lambda: self._scan(X, Y))
-        if self.allow_missing_views:  # paired rows over all ranks
-            paired = X.shape[0] if present is None else (present[0] & present[1]).sum()
-            n_paired = int(ranks.sum([paired])[0])
-            if n_paired < 2:
-                raise ValueError(
-                    f"CorrNet needs at least 2 rows with both views, got {n_paired}."
-                )
-        # Scaling statistics of all ranks' rows (and, for partial_fit, of the
-        # earlier chunks).
+        paired = np.arange(X.shape[0])
+        if present is not None:
+            paired = np.flatnonzero(present[0] & present[1])
+        n_paired = int(ranks.sum([len(paired)])[0])
+        if n_paired < 2:
+            raise ValueError(
+                f"CorrNet needs at least 2 rows with both views, got {n_paired}."
+            )
+        moments = self._merged_moments(scans, ranks, incremental and not reset)
+        if reset:
+            self._initialize(X, Y, moments, device, hidden)
+        elif incremental:
+            self._set_scaling(moments)
+        stats = self._stats_on_device()
+        early = self._early_stopping(incremental, n_paired, X, Y)
+        rows, val_rows = np.arange(X.shape[0]), None
+        if early:
+            rows, val_rows = train_test_split(
+                rows, test_size=self.validation_fraction, random_state=self._rng
+            )
+            rows, val_rows = np.sort(rows), np.sort(val_rows)
+        if reset and self._starts_linear(X, Y):
+            train_paired = np.intersect1d(rows, paired, assume_unique=True)
+            self._start_linear(X, Y, stats, train_paired, ranks)
+        n_epochs = 1 if incremental else self.max_iter
+        if early is None:  # too few rows to validate training: the linear start
+            n_epochs = 0
+        scorer = None
+        if early and self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            self.best_loss_ = None
+        if early:
+            scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
+        self._train(X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental)
+        self.module_.eval()
+        self._fit_canonical(X, Y, paired if present is not None else None, ranks)
+        return self
+
+    def _hidden_sizes(self):
+        """``hidden_layer_sizes`` as a tuple of ints (an int, a list or an array)."""
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if any(not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must hold positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _device(self, reset):
+        if not reset:
+            return torch.device(self.device_)
+        if self.distributed:
+            return resolve_device(local_device(self.device))
+        return resolve_device(self.device)
+
+    def _merged_moments(self, scans, ranks, running):
+        """Scaling moments of all ranks' rows, and with ``running`` (a later
+        partial_fit call) of the earlier chunks too."""
         moments = {
             view: ranks.merge_moments(scan.moments) for view, scan in scans.items()
         }
-        if incremental and not reset:
+        if running:
             moments = {
                 view: merge_moments(self._moments[view], moments[view])
                 for view in moments
             }
-        if reset:
-            self._initialize(X, Y, moments, device)
-        elif incremental:
-            self._set_scaling(moments)
-        stats = self._stats_on_device()
+        return moments
+
+    def _early_stopping(self, incremental, n_paired, X, Y):
+        """True, False, or None: ``"auto"`` with too few rows to hold out, and
+        a linear start, which is then the model."""
+        if incremental:
+            return False
+        if self.early_stopping != "auto":
+            return bool(self.early_stopping)
+        if n_paired * self.validation_fraction >= _MIN_VALIDATION_ROWS:
+            return True
+        return None if self._starts_linear(X, Y) else False
+
+    def _starts_linear(self, X, Y):
+        if self.init == "auto":
+            return max(X.shape[1], Y.shape[1]) <= _MAX_LINEAR_START_FEATURES
+        return self.init == "cca"
+
+    def _start_linear(self, X, Y, stats, rows, ranks):
+        """Set the network to the closed-form ridge CCA of the training rows."""
+        ridge, encoders, decoders = linear_start(
+            X, Y, self._stats_on_device(torch.float64), rows,
+            self.n_components, self._rng, ranks,
+        )
+        self.module_.start_from(
+            [w.to(self.device_) for w in encoders],
+            [d.to(self.device_) for d in decoders],
+        )
+        self.linear_start_ridge_ = ridge
+
+    def _held_out_scorer(self, X, Y, stats, rows, val_rows, paired, ranks):
+        """The early-stopping score: held-out total correlation of the latents.
+
+        The k x k CCA of the latents is fitted on up to
+        ``_MAX_SCORE_FIT_ROWS`` training rows drawn once per fit, and its
+        correlations are summed on the held-out paired rows.
+        """
+        fit_rows = np.intersect1d(rows, paired, assume_unique=True)
+        if len(fit_rows) > _MAX_SCORE_FIT_ROWS:
+            fit_rows = np.sort(
+                self._rng.choice(fit_rows, _MAX_SCORE_FIT_ROWS, replace=False)
+            )
+        val_rows = np.intersect1d(val_rows, paired, assume_unique=True)
+        return lambda: held_out_total_correlation(
+            self.module_, X, Y, stats, fit_rows, val_rows, ranks
+        )
+
+    def _train(self, X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental):
+        """Run up to ``n_epochs`` epochs; with ``scorer``, keep the best weights.
+
+        The starting weights are scored too, so early stopping never ends on
+        weights that score worse on the held-out rows than the start.
+        """
         objective = Objective(
             self.correlation_weight,
             self.ranking_weight,
@@ -578,51 +728,31 @@ class CorrNet(
             self.ranking_temperature,
             self.ranking_margin,
             self.unpaired_weight,
+            self.alpha,
+            self.correlation,
         )
-        rows = np.arange(X.shape[0])
         # On a GPU, in-memory views that fit are copied there once.
-        X_train, Y_train = stage_on_device(X, device), stage_on_device(Y, device)
-        validation = None
-        if self.early_stopping:
-            rows, val_rows = train_test_split(
-                rows, test_size=self.validation_fraction, random_state=self._rng
-            )
-            # Held-out rows are read by index each epoch, never copied whole.
-            validation = (X_train, Y_train, present, np.sort(val_rows))
+        X_train, Y_train = stage_on_device(X, self._device_obj()), stage_on_device(
+            Y, self._device_obj()
+        )
         # DDP (distributed) averages gradients over ranks; it starts every
         # rank from rank 0's weights.
         step = ranks.wrap(TrainingStep(self.module_, objective, ranks))
-        n_epochs = 1 if incremental else self.max_iter
         best_state = None
+        if scorer is not None and self.best_validation_score_ == -np.inf:
+            self.best_validation_score_ = scorer()
+            best_state = copy.deepcopy(self.module_.state_dict())
+        verbose = self.verbose and ranks.rank == 0
         for _ in range(n_epochs):
             terms = train_epoch(
-                step,
-                self._optimizer,
-                X_train,
-                Y_train,
-                rows,
-                stats,
-                self.batch_size,
-                self._rng,
-                present,
-                ranks,
+                step, self._optimizer, X_train, Y_train, rows, stats,
+                self.batch_size, self._rng, present, ranks,
             )
-            # Every rank sees the same (all-reduced) loss and validation score,
-            # so stopping decisions agree.
-            if not np.isfinite(terms["loss"]):
-                raise ValueError(
-                    f"Training diverged at epoch {self.n_iter_ + 1} (loss is "
-                    f"{terms['loss']}); lower learning_rate_init."
-                )
-            self.n_iter_ += 1
-            self.loss_ = terms["loss"]
-            self.loss_curve_.append(terms["loss"])
-            for name in TERMS:
-                self.loss_terms_[name].append(terms[name])
-            improved = self._update_no_improvement(validation, stats, objective, ranks)
-            if improved and validation is not None:
+            self._record_epoch(terms)
+            # Every rank sees the same (all-reduced) loss and validation
+            # score, so stopping decisions agree.
+            if self._update_no_improvement(scorer):
                 best_state = copy.deepcopy(self.module_.state_dict())
-            verbose = self.verbose and ranks.rank == 0
             if verbose:
                 self._log_epoch(terms)
             if not incremental and self._no_improvement_count > self.n_iter_no_change:
@@ -633,20 +763,27 @@ class CorrNet(
                     )
                 break
         else:
-            if not incremental:
+            if not incremental and n_epochs:
                 warnings.warn(
                     f"CorrNet reached max_iter={self.max_iter} epochs without "
                     "converging; consider increasing max_iter.",
                     ConvergenceWarning,
                 )
-        del step
+        del step, X_train, Y_train  # free a GPU copy before the canonical pass
         if best_state is not None:
             self.module_.load_state_dict(best_state)
-        del X_train, Y_train  # free a GPU copy before the canonical pass
-        self.module_.eval()
-        paired = None if present is None else np.flatnonzero(present[0] & present[1])
-        self._fit_canonical(X, Y, paired, ranks)
-        return self
+
+    def _record_epoch(self, terms):
+        if not np.isfinite(terms["loss"]):
+            raise ValueError(
+                f"Training diverged at epoch {self.n_iter_ + 1} (loss is "
+                f"{terms['loss']}); lower learning_rate_init."
+            )
+        self.n_iter_ += 1
+        self.loss_ = terms["loss"]
+        self.loss_curve_.append(terms["loss"])
+        for name in TERMS:
+            self.loss_terms_[name].append(terms[name])
 
     def _scan(self, X, Y):
         """Each view's :class:`ViewScan` of this call's rows, and the present views.
@@ -719,7 +856,7 @@ class CorrNet(
                 f"{self.n_targets_} features as input."
             )
 
-    def _initialize(self, X, Y, moments, device):
+    def _initialize(self, X, Y, moments, device, hidden):
         self._rng = check_random_state(self.random_state)
         self.device_ = str(device)
         # Sparse views are scaled but not centred (centring would densify them).
@@ -732,8 +869,9 @@ class CorrNet(
             X.shape[1],
             Y.shape[1],
             self.n_components,
-            tuple(self.hidden_layer_sizes or ()),
+            hidden,
             self.activation,
+            self.latent_activation,
             generator,
         ).to(self.device_)
         self._optimizer = make_optimizer(
@@ -745,8 +883,12 @@ class CorrNet(
         self.loss_terms_ = {name: [] for name in TERMS}
         self._no_improvement_count = 0
         self.best_loss_ = np.inf
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self.linear_start_ridge_ = None
+
+    def _device_obj(self):
+        return torch.device(self.device_)
 
     def _set_scaling(self, moments):
         """Keep the views' running moments; refresh the scaling statistics.
@@ -769,33 +911,21 @@ class CorrNet(
             setattr(self, f"{view}_mean_", mean)
             setattr(self, f"{view}_std_", std)
 
-    def _update_no_improvement(self, validation, stats, objective, ranks):
+    def _update_no_improvement(self, scorer):
         """Book-keep the stopping criterion; True when this epoch is the best."""
-        if validation is None:
+        if scorer is None:
             loss = self.loss_curve_[-1]
             worse = loss > self.best_loss_ - self.tol
             improved = loss < self.best_loss_
             if improved:
                 self.best_loss_ = loss
         else:
-            X_all, Y_all, present, val_rows = validation
-            score = -evaluate_loss(
-                self.module_,
-                X_all,
-                Y_all,
-                stats,
-                objective,
-                self.batch_size,
-                present,
-                val_rows,
-                ranks,
-            )
+            score = scorer()
             self.validation_scores_.append(score)
             worse = score < self.best_validation_score_ + self.tol
             improved = score > self.best_validation_score_
             if improved:
                 self.best_validation_score_ = score
-            self.best_loss_ = None
         self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
         return improved
 
@@ -815,32 +945,12 @@ class CorrNet(
             self._rotation = None
             self.canonical_correlations_ = None
             return
-        # Stream the latents' joint moments (no n x k copy is kept), computed
-        # in each view's precision, exactly as transform will compute them.
+        # Stream the latents' joint moments (no n x k copy is kept), in
+        # float64 for float64 input, as transform will compute them.
         net_x, dtype_x = self._network(X)
         net_y, dtype_y = self._network(Y)
-        moments = JointMoments()
-        map_batches(
-            lambda x, y: torch.cat(
-                [
-                    net_x.latent(net_x.pre_x(x)).double(),
-                    net_y.latent(net_y.pre_y(y)).double(),
-                ],
-                dim=1,
-            ),
-            [X, Y],
-            [self._stats_on_device(dtype_x)[0], self._stats_on_device(dtype_y)[1]],
-            consume=moments.update,
-            rows=rows,
-        )
-        if ranks.world_size > 1:
-            width = 2 * self.n_components
-            summary = (
-                moments.summary()
-                if moments.n_rows
-                else (0, np.zeros(width), np.zeros((width, width)))
-            )
-            moments = JointMoments.from_summary(*ranks.merge_moments(summary))
+        stats = (self._stats_on_device(dtype_x)[0], self._stats_on_device(dtype_y)[1])
+        moments = latent_moments((net_x, net_y), X, Y, stats, rows, ranks)
         cca = fit_linear_cca_from_moments(moments, self.n_components, invertible=True)
         self._rotation = {
             "x": (cca.mean_a, cca.weights_a, np.linalg.inv(cca.weights_a)),

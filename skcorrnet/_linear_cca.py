@@ -5,17 +5,30 @@ Used to rotate CorrNet's latent units into ordered canonical variates
 (the Deep-CCA evaluation protocol), and as a competitor in ``benchmarks/``.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.utils.extmath import svd_flip
 
-__all__ = ["JointMoments", "LinearCCA", "fit_linear_cca", "fit_linear_cca_from_moments"]
+from ._data import merge_moments
+
+__all__ = [
+    "RIDGES",
+    "JointMoments",
+    "LinearCCA",
+    "choose_ridge",
+    "fit_linear_cca",
+    "fit_linear_cca_from_moments",
+    "held_out_total_correlation",
+]
 
 # Relative ridge added to each covariance: a fraction of its mean eigenvalue, so
 # the whitening is defined for constant or collinear columns (rank-deficient
 # covariances) and is invariant to the overall scale of the data.
 DEFAULT_REG = 1e-4
+# Ridges tried when CorrNet chooses its linear start's ridge by K-fold CV.
+RIDGES = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0)
 # Absolute floor, so that an all-constant view still gives finite weights.
 _TINY = 1e-12
 # Eigenvalues below this fraction of the largest are numerically zero: the
@@ -96,16 +109,20 @@ class LinearCCA:
         return (A - self.mean_a) @ self.weights_a, (B - self.mean_b) @ self.weights_b
 
 
-def _inv_sqrt(cov, reg, invertible):
-    """Symmetric inverse square root of ``cov + ridge * I``.
+def _eig(cov):
+    """Eigen-decomposition of a covariance, reused for every ridge."""
+    return np.linalg.eigh(cov)
+
+
+def _inv_sqrt(eig, reg, invertible):
+    """Symmetric inverse square root of ``cov + ridge * I``, from ``_eig(cov)``.
 
     Unless ``invertible``, directions in the numerical null space of ``cov``
     get zero weight (a pseudo-inverse), so that collinear columns cannot turn
     roundoff into spurious components.
     """
-    d = cov.shape[0]
-    evals, evecs = np.linalg.eigh(cov)
-    ridge = reg * max(np.trace(cov) / d, 0.0) + _TINY
+    evals, evecs = eig
+    ridge = reg * max(evals.sum() / evals.size, 0.0) + _TINY
     inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + ridge)
     if not invertible:
         inv_sqrt[evals <= _NULL * max(evals.max(), 0.0)] = 0.0
@@ -148,22 +165,73 @@ def fit_linear_cca_from_moments(
 ):
     """:func:`fit_linear_cca` from the :class:`JointMoments` of ``[A, B]``.
 
-    ``n_features_a`` splits the joint columns into A's and B's.
+    ``n_features_a`` splits the joint columns into A's and B's. ``reg`` may
+    be a sequence of ridges: a list of fits is returned, one per ridge, for
+    the cost of one eigen-decomposition per view.
     """
     mean, cov = moments.mean_cov()
     d = n_features_a
     k_max = min(d, mean.size - d)
     k = k_max if n_components is None else min(n_components, k_max)
-    wa = _inv_sqrt(cov[:d, :d], reg, invertible)
-    wb = _inv_sqrt(cov[d:, d:], reg, invertible)
-    # SVD of the whitened cross-covariance: singular values are the canonical
-    # correlations, singular vectors the whitened canonical directions.
-    u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
-    u, vt = svd_flip(u, vt)
-    return LinearCCA(
-        mean_a=mean[:d],
-        mean_b=mean[d:],
-        weights_a=wa @ u[:, :k],
-        weights_b=wb @ vt[:k].T,
-        correlations=np.clip(s[:k], 0.0, 1.0),
-    )
+    eig_a, eig_b = _eig(cov[:d, :d]), _eig(cov[d:, d:])
+    fits = []
+    for ridge in np.atleast_1d(reg):
+        wa = _inv_sqrt(eig_a, ridge, invertible)
+        wb = _inv_sqrt(eig_b, ridge, invertible)
+        # SVD of the whitened cross-covariance: singular values are the
+        # canonical correlations, singular vectors the whitened directions.
+        u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
+        u, vt = svd_flip(u, vt)
+        fits.append(
+            LinearCCA(
+                mean_a=mean[:d],
+                mean_b=mean[d:],
+                weights_a=wa @ u[:, :k],
+                weights_b=wb @ vt[:k].T,
+                correlations=np.clip(s[:k], 0.0, 1.0),
+            )
+        )
+    return fits if np.ndim(reg) else fits[0]
+
+
+def held_out_total_correlation(cca, moments):
+    """Total canonical correlation of ``cca``'s variates on other rows.
+
+    ``moments`` are the :class:`JointMoments` of ``[A, B]`` on those rows (e.g.
+    a validation fold); the variates' covariances there follow from them, so
+    no row is read again. The variates are whitened with those held-out
+    covariances before their correlations are summed: several variates that
+    track one held-out direction count once, so neither a weak ridge nor an
+    overfitted representation can inflate the score (the plain sum of their
+    correlations can exceed the population's total).
+
+    Returns
+    -------
+    float
+        In [0, k].
+    """
+    _, cov = moments.mean_cov()
+    d = cca.weights_a.shape[0]
+    wa, wb = cca.weights_a, cca.weights_b
+    cross = wa.T @ cov[:d, d:] @ wb
+    inv_a = _inv_sqrt(_eig(wa.T @ cov[:d, :d] @ wa), DEFAULT_REG, invertible=False)
+    inv_b = _inv_sqrt(_eig(wb.T @ cov[d:, d:] @ wb), DEFAULT_REG, invertible=False)
+    return float(np.linalg.svd(inv_a @ cross @ inv_b, compute_uv=False).sum())
+
+
+def choose_ridge(fold_moments, n_features_a, n_components, ridges=RIDGES):
+    """The ridge of the best held-out total correlation over K folds.
+
+    ``fold_moments`` holds each fold's :class:`JointMoments`; each fold is
+    scored by a CCA fitted on the other folds' merged moments, so the choice
+    costs no extra pass over the rows. Ties go to the larger ridge.
+    """
+    summaries = [m.summary() for m in fold_moments]
+    scores = np.zeros(len(ridges))
+    for i, held_out in enumerate(fold_moments):
+        rest = [s for j, s in enumerate(summaries) if j != i]
+        merged = JointMoments.from_summary(*functools.reduce(merge_moments, rest))
+        fits = fit_linear_cca_from_moments(merged, n_features_a, n_components, ridges)
+        scores += [held_out_total_correlation(f, held_out) for f in fits]
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)[-1]
+    return ridges[best]

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "EPS",
+    "CORRELATIONS",
     "RANKING_LOSSES",
     "TERMS",
     "Objective",
@@ -34,6 +35,7 @@ __all__ = [
     "pearson_per_unit",
     "ranking_loss",
     "reconstruction_errors",
+    "total_correlation",
     "reconstruction_sums",
     "row_keys",
     "same_keys",
@@ -43,6 +45,12 @@ __all__ = [
 TERMS = ("recon_xy", "recon_x", "recon_y", "correlation", "ranking")
 
 RANKING_LOSSES = ("softmax", "hinge")
+
+CORRELATIONS = ("total", "per_unit")
+
+# Ridge of the covariances whitened by total_correlation, relative to their
+# mean variance.
+TOTAL_REG = 1e-3
 
 # Guards the variances in the correlation's denominator: a constant latent unit
 # (or a batch of one row) gives a correlation of 0, never 0/0.
@@ -59,6 +67,8 @@ class Objective:
     ranking_temperature: float = 0.1
     ranking_margin: float = 0.2
     unpaired_weight: float = 1.0
+    alpha: float = 0.0
+    correlation: str = "per_unit"
 
 
 def dense(t):
@@ -101,6 +111,42 @@ def pearson_per_unit(a, b, eps=EPS, a_all=None, b_all=None):
         var_a = torch.maximum(var_a, a_all.var(dim=0, correction=0) * n)
         var_b = torch.maximum(var_b, b_all.var(dim=0, correction=0) * n)
     return cov / (torch.sqrt(var_a + eps) * torch.sqrt(var_b + eps))
+
+
+def total_correlation(a, b, reg=TOTAL_REG):
+    """Sum of the canonical correlations of the columns of ``a`` and ``b``.
+
+    Deep CCA's objective (Andrew et al. 2013): the trace norm of
+    ``Caa^-1/2 Cab Cbb^-1/2``, with each covariance ridged by ``reg`` times its
+    mean variance, so that a constant or duplicated unit keeps it finite.
+    Unlike the sum of per-unit correlations, it cannot be raised by several
+    units tracking one direction. Whitening uses Cholesky factors (no
+    eigen-decomposition, whose gradient is unstable for close eigenvalues).
+
+    Parameters
+    ----------
+    a, b : torch.Tensor of shape (n_rows, n_units)
+
+    Returns
+    -------
+    torch.Tensor (scalar)
+        In [0, n_units]; 0 for fewer than 2 rows.
+    """
+    n, k = a.shape
+    if n < 2:
+        return a.sum() * 0.0
+    a = a - a.mean(dim=0)
+    b = b - b.mean(dim=0)
+    eye = torch.eye(k, dtype=a.dtype, device=a.device)
+
+    def factor(c):
+        ridge = reg * c.diagonal().mean() + EPS
+        return torch.linalg.cholesky(c + ridge * eye)
+
+    la, lb = factor(a.T @ a), factor(b.T @ b)
+    cross = torch.linalg.solve_triangular(la, a.T @ b, upper=False)
+    cross = torch.linalg.solve_triangular(lb, cross.T, upper=False).T
+    return torch.linalg.svdvals(cross).sum()
 
 
 def ranking_loss(
@@ -314,6 +360,12 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None
         correlation = hx.sum() * 0.0
         hx_p, hy_p = hx[:0], hy[:0]  # and nothing to rank
         keys = None if keys is None else keys[:0]
+    elif objective.correlation == "total":
+        if counts[1]:  # some rows have one view: the paired rows' correlation
+            paired = present[0] & present[1]
+            hx_p, hy_p = hx[paired], hy[paired]
+            keys = None if keys is None else keys[paired]
+        correlation = total_correlation(hx_p, hy_p)
     elif counts[1] == 0:
         correlation = pearson_per_unit(hx, hy).sum()
     else:  # some rows have one view: present is known (local or gathered)
@@ -326,6 +378,11 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None
             hx_p, hy_p, a_all=hx[has_x], b_all=hy[has_y]
         ).sum()
     loss = recon.sum() - objective.correlation_weight * correlation
+    if objective.alpha:  # L2 penalty on the weights, as MLPRegressor's alpha
+        squares = sum(
+            (w**2).sum() for name, w in module.named_parameters() if "weight" in name
+        )
+        loss = loss + 0.5 * objective.alpha * squares / max(sum(counts), 1)
     ranking = torch.zeros((), device=loss.device)
     if ranked:
         ranking = ranking_loss(

@@ -7,8 +7,14 @@ Chandar et al. (2016), Section 3: two views x and y share one latent space,
     h(x, y) = f(W x + V y + b)
 
 with one shared bias b, and decoders that reconstruct *both* views from any
-latent. ``hidden_layer_sizes`` inserts extra layers before W (and V) in each
-view's encoder; the decoders mirror them. Decoder outputs are linear because the
+latent. Here each view's map is a linear path plus, with ``hidden_layer_sizes``,
+a nonlinear branch (an MLP): ``W x = W_lin x + W_out g(x)``. Each decoder is
+likewise a linear map plus a mirrored MLP. With no hidden layer this is the
+paper's one-layer network.
+
+:meth:`CorrNetModule.start_from` sets the linear paths to a closed-form linear
+CCA and the last layers of the branches to zero, so training starts from the
+linear solution and only adds to it. Decoder outputs are linear because the
 estimator feeds standardised data.
 """
 
@@ -27,14 +33,44 @@ ACTIVATIONS = {
 }
 
 
-def _mlp(sizes, activation, last_activation):
+def _mlp(sizes, activation):
     """Linear layers between consecutive ``sizes``, activations in between."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
-        if last_activation or i < len(sizes) - 2:
+        if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
+
+
+class _Path(nn.Module):
+    """A linear map plus, when ``hidden`` is not empty, an MLP branch."""
+
+    def __init__(self, n_in, n_out, hidden, activation, bias):
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out, bias=bias)
+        self.branch = _mlp((n_in, *hidden, n_out), activation) if hidden else None
+        if self.branch is not None:
+            self.branch[-1].bias = None  # one bias per output: the linear one's
+
+    def forward(self, a):
+        out = self.linear(a)
+        return out if self.branch is None else out + self.branch(a)
+
+    @torch.no_grad()
+    def start_from(self, weight, rows):
+        """The first ``rows`` outputs (``rows=False``: input columns) of the
+        linear map set to ``weight``; the others' columns zeroed for a decoder;
+        the bias zeroed; the branch starts at zero."""
+        if rows:
+            self.linear.weight[: weight.shape[0]] = weight
+        else:
+            self.linear.weight.zero_()
+            self.linear.weight[:, : weight.shape[1]] = weight
+        if self.linear.bias is not None:
+            self.linear.bias.zero_()
+        if self.branch is not None:
+            self.branch[-1].weight.zero_()
 
 
 class CorrNetModule(nn.Module):
@@ -47,9 +83,11 @@ class CorrNetModule(nn.Module):
     n_components : int
         Number of latent units.
     hidden_layer_sizes : tuple of int
-        Extra encoder layers per view (the decoders mirror them).
+        Layers of each view's nonlinear branch (the decoders mirror them).
     activation : {"identity", "logistic", "tanh", "relu"}
-        Activation of the hidden layers and of the latent units.
+        Activation of the hidden layers.
+    latent_activation : {"identity", "logistic", "tanh", "relu"}
+        The latent units' f (the paper's model: "logistic").
     generator : torch.Generator
         Source of randomness for the initial weights.
     """
@@ -61,29 +99,26 @@ class CorrNetModule(nn.Module):
         n_components,
         hidden_layer_sizes,
         activation,
+        latent_activation,
         generator,
     ):
         super().__init__()
-        hidden = tuple(hidden_layer_sizes)
-        self.trunk_x = _mlp((n_features_x, *hidden), activation, last_activation=True)
-        self.trunk_y = _mlp((n_features_y, *hidden), activation, last_activation=True)
-        width_x = hidden[-1] if hidden else n_features_x
-        width_y = hidden[-1] if hidden else n_features_y
-        self.proj_x = nn.Linear(width_x, n_components, bias=False)  # W
-        self.proj_y = nn.Linear(width_y, n_components, bias=False)  # V
-        self.latent_bias = nn.Parameter(torch.zeros(n_components))  # b, shared
-        self.latent_activation = ACTIVATIONS[activation]()
-        back = tuple(reversed(hidden))
-        self.decoder_x = _mlp((n_components, *back, n_features_x), activation, False)
-        self.decoder_y = _mlp((n_components, *back, n_features_y), activation, False)
-        self._init_weights(activation, generator)
+        hidden, back = tuple(hidden_layer_sizes), tuple(reversed(hidden_layer_sizes))
+        k = n_components
+        self.encoder_x = _Path(n_features_x, k, hidden, activation, bias=False)  # W
+        self.encoder_y = _Path(n_features_y, k, hidden, activation, bias=False)  # V
+        self.latent_bias = nn.Parameter(torch.zeros(k))  # b, shared
+        self.latent_activation = ACTIVATIONS[latent_activation]()
+        self.decoder_x = _Path(k, n_features_x, back, activation, bias=True)
+        self.decoder_y = _Path(k, n_features_y, back, activation, bias=True)
+        self._init_weights(latent_activation, generator)
 
     @torch.no_grad()
-    def _init_weights(self, activation, generator):
+    def _init_weights(self, latent_activation, generator):
         # Glorot-uniform weights, zero biases, drawn from a local generator so that
         # a seed gives the same network whatever the global torch RNG state
         # (as scikit-learn's MLP; factor 2 for the logistic, Glorot & Bengio 2010).
-        factor = 2.0 if activation == "logistic" else 1.0
+        factor = 2.0 if latent_activation == "logistic" else 1.0
         for layer in self.modules():
             if isinstance(layer, nn.Linear):
                 fan_out, fan_in = layer.weight.shape
@@ -92,13 +127,27 @@ class CorrNetModule(nn.Module):
                 if layer.bias is not None:
                     layer.bias.zero_()
 
+    @torch.no_grad()
+    def start_from(self, encoders, decoders):
+        """Start at a linear solution, every branch at zero.
+
+        ``encoders`` = (W, V) set the first latent units' linear paths (the
+        other units keep theirs); ``decoders`` = (D_x, D_y) the decoders'
+        linear maps from those units (from the others: zero).
+        """
+        self.encoder_x.start_from(encoders[0], rows=True)
+        self.encoder_y.start_from(encoders[1], rows=True)
+        self.latent_bias.zero_()
+        self.decoder_x.start_from(decoders[0], rows=False)
+        self.decoder_y.start_from(decoders[1], rows=False)
+
     def pre_x(self, x):
         """W x: the x view's contribution to the latent pre-activation."""
-        return self.proj_x(self.trunk_x(x))
+        return self.encoder_x(x)
 
     def pre_y(self, y):
         """V y: the y view's contribution to the latent pre-activation."""
-        return self.proj_y(self.trunk_y(y))
+        return self.encoder_y(y)
 
     def latent(self, pre):
         """f(pre + b) for a (sum of) view pre-activation(s)."""

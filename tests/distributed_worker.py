@@ -26,7 +26,10 @@ from skcorrnet._training import TrainingStep
 
 # Rows of digits halves used for training; the rest are held out by the test.
 N_TRAIN = 1500
-FIT = dict(n_components=10, max_iter=30, random_state=0)
+# Random start, no early stopping: the training itself is compared across ranks.
+FIT = dict(
+    n_components=10, max_iter=30, init="random", early_stopping=False, random_state=0
+)
 
 
 def halves():
@@ -72,7 +75,7 @@ def gradients(rank):
     rows = shards[rank]
     paired = (has_x & has_y).numpy()
     sizes = np.array([[len(r), paired[r].sum()] for r in shards])
-    network = CorrNetModule(6, 4, 3, (5,), "tanh", torch.Generator().manual_seed(0))
+    network = CorrNetModule(6, 4, 3, (5,), "tanh", "tanh", torch.Generator().manual_seed(0))
     objective = Objective(correlation_weight=2.0, ranking_weight=0.5)
     ranks = Ranks(torch.device("cpu"))
     step = ranks.wrap(TrainingStep(network, objective, ranks))

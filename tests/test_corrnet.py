@@ -22,7 +22,13 @@ from skcorrnet.metrics import sum_of_correlations, total_correlation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-FAST = dict(max_iter=30, hidden_layer_sizes=(16,), random_state=0, device="cpu")
+FAST = dict(
+    max_iter=30,
+    hidden_layer_sizes=(16,),
+    early_stopping=False,
+    random_state=0,
+    device="cpu",
+)
 
 
 def fitted(X, Y, **params):
@@ -116,25 +122,72 @@ def test_training_terms_are_recorded(views, capsys):
 def test_convergence_warning_and_tol_stopping(views):
     X, Y = views
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        CorrNet(max_iter=2, random_state=0).fit(X, Y)
+        CorrNet(max_iter=2, early_stopping=False, random_state=0).fit(X, Y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model = CorrNet(max_iter=500, tol=1e3, n_iter_no_change=2, random_state=0).fit(X, Y)
+        model = CorrNet(
+            max_iter=500, tol=1e3, n_iter_no_change=2, early_stopping=False,
+            random_state=0,
+        ).fit(X, Y)
     # As MLPRegressor: the first epoch improves on inf, then stop once the count
     # of epochs without improvement exceeds n_iter_no_change.
     assert model.n_iter_ == 1 + 2 + 1
 
 
 def test_early_stopping_restores_best_weights(views):
+    """The weights kept are those of the best-scoring epoch (or the start), and
+    they score the recorded best on the held-out rows."""
     X, Y = views
     model = fitted(X, Y, early_stopping=True, max_iter=15, n_iter_no_change=3)
     assert len(model.validation_scores_) == model.n_iter_
-    assert model.best_validation_score_ == max(model.validation_scores_)
-    assert model.best_loss_ is None
-    assert not hasattr(model, "partial_fit")
-    with pytest.raises(AttributeError, match="no attribute 'partial_fit'") as info:
-        model.partial_fit(X, Y)
-    assert "early_stopping=True" in str(info.value.__cause__)
+    assert model.best_validation_score_ >= max(model.validation_scores_)
+    # Refit with the same seed for exactly the best number of epochs.
+    scores = model.validation_scores_
+    best = int(np.argmax(scores)) + 1 if max(scores) >= model.best_validation_score_ else 0
+    if best:
+        again = fitted(X, Y, early_stopping=True, max_iter=best, n_iter_no_change=99)
+        for a, b in zip(model.module_.parameters(), again.module_.parameters()):
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_linear_start_is_the_closed_form_ridge_cca(views):
+    """Before any epoch, the network is the ridge CCA of the standardised
+    views: its latents are that CCA's variates."""
+    from skcorrnet._linear_cca import fit_linear_cca
+
+    X, Y = views
+    model = CorrNet(n_components=2, random_state=0, device="cpu").fit(X, Y)
+    assert model.n_iter_ == 0  # 300 rows: too few to validate training
+    Xs = (X - model.x_mean_) / model.x_std_
+    Ys = (Y - model.y_mean_) / model.y_std_
+    cca = fit_linear_cca(Xs, Ys, 2, reg=model.linear_start_ridge_)
+    a, b = cca.transform(Xs, Ys)
+    net = model.module_.double()
+    with torch.no_grad():
+        hx = net.latent(net.pre_x(torch.from_numpy(Xs))).numpy()
+        hy = net.latent(net.pre_y(torch.from_numpy(Ys))).numpy()
+    np.testing.assert_allclose(hx - hx.mean(0), a - a.mean(0), atol=1e-4)
+    np.testing.assert_allclose(hy - hy.mean(0), b - b.mean(0), atol=1e-4)
+
+
+def test_alpha_shrinks_the_weights(views):
+    X, Y = views
+    norms = [
+        sum(
+            float((w.detach() ** 2).sum())
+            for name, w in fitted(X, Y, alpha=alpha).module_.named_parameters()
+            if "weight" in name
+        )
+        for alpha in (0.0, 10.0)
+    ]
+    assert norms[1] < 0.5 * norms[0]
+
+
+@pytest.mark.parametrize("sizes", [16, np.array([16]), [16]])
+def test_hidden_layer_sizes_accepts_ints_and_arrays(views, sizes):
+    model = fitted(*views, hidden_layer_sizes=sizes, max_iter=1)
+    reference = fitted(*views, hidden_layer_sizes=(16,), max_iter=1)
+    np.testing.assert_array_equal(model.transform(views[0]), reference.transform(views[0]))
 
 
 def test_partial_fit_continues_training(views):

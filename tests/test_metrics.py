@@ -160,7 +160,10 @@ def test_correlation_scorer_ranks_models_and_handles_pipelines(digit_halves):
     assert correlation_scorer(cca, L[1000:], R[1000:]) == pytest.approx(
         sum_of_correlations(*cca.transform(L[1000:], R[1000:]))
     )
-    pipe = make_pipeline(StandardScaler(), CorrNet(n_components=2, max_iter=5, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(),
+        CorrNet(n_components=2, max_iter=5, early_stopping=False, random_state=0),
+    )
     grid = GridSearchCV(
         pipe, {"corrnet__correlation_weight": [0.0, 4.0]}, cv=2, scoring=correlation_scorer
     ).fit(L, R)

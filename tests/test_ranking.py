@@ -65,8 +65,10 @@ def test_ranking_prefers_true_pairs_and_is_safe_on_tiny_batches(kind):
 def test_ranking_term_is_recorded(views):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = CorrNet(max_iter=3, random_state=0).fit(*views)
-        ranked = CorrNet(max_iter=3, ranking_weight=1.0, random_state=0).fit(*views)
+        plain = CorrNet(max_iter=3, early_stopping=False, random_state=0).fit(*views)
+        ranked = CorrNet(
+            max_iter=3, ranking_weight=1.0, early_stopping=False, random_state=0
+        ).fit(*views)
     assert plain.loss_terms_["ranking"] == [0.0, 0.0, 0.0]
     assert all(value > 0 for value in ranked.loss_terms_["ranking"])
 
@@ -100,6 +102,7 @@ def test_duplicate_partners_are_not_negatives():
     assert abs(float(got) - expected) < 1e-8
 
 
+@pytest.mark.slow  # a single-seed benchmark figure: benchmarks/ranking.py
 @pytest.mark.parametrize("kind", ["softmax", "hinge"])
 def test_ranking_improves_retrieval(digit_halves, kind):
     left, right = digit_halves

@@ -1,0 +1,68 @@
+"""cca-zoo 4.0.1's Deep CCA and DCCAE as competitors (the ``bench`` extra).
+
+Encoders match CorrNet's default network: one hidden layer of 256 ReLU units
+per view, then ``k`` linear outputs; DCCAE's decoders mirror them. Both train
+with Adam at CorrNet's learning rate, its batch size and its epoch budget
+(``max_iter``), through Lightning, as cca-zoo's documentation shows. Their
+representations are read through ``transform(X, Y)``, as every competitor's.
+"""
+
+import numpy as np
+import torch
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+
+def _mlp(n_in, n_out, width=256):
+    return nn.Sequential(nn.Linear(n_in, width), nn.ReLU(), nn.Linear(width, n_out))
+
+
+class DeepPeer:
+    """``kind`` = "DCCA" or "DCCAE" with CorrNet's widths, epochs and batch."""
+
+    def __init__(self, kind, n_components, epochs=100, batch_size=128, lr=3e-3, seed=0):
+        self.kind = kind
+        self.n_components = n_components
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+
+    def fit(self, X, Y):
+        import lightning.pytorch as pl
+        from cca_zoo.deep import DCCA, DCCAE, MultiviewDataset
+        from torch.utils.data import DataLoader
+
+        torch.manual_seed(self.seed)
+        self.scalers_ = [StandardScaler().fit(X), StandardScaler().fit(Y)]
+        views = self._views(X, Y)
+        k = self.n_components
+        encoders = [_mlp(v.shape[1], k) for v in views]
+        if self.kind == "DCCA":
+            self.model_ = DCCA(k, encoders, learning_rate=self.lr)
+        else:
+            decoders = [_mlp(k, v.shape[1]) for v in views]
+            self.model_ = DCCAE(k, encoders, decoders, learning_rate=self.lr)
+        loader = DataLoader(
+            MultiviewDataset(views), batch_size=self.batch_size, shuffle=True,
+            drop_last=len(views[0]) > self.batch_size,
+        )
+        trainer = pl.Trainer(
+            max_epochs=self.epochs, logger=False, enable_progress_bar=False,
+            enable_checkpointing=False, enable_model_summary=False,
+            accelerator="cpu", deterministic=True,
+        )
+        trainer.fit(self.model_, loader)
+        return self
+
+    def _views(self, X, Y):
+        return [
+            s.transform(np.asarray(v, dtype=np.float64)).astype(np.float32)
+            for s, v in zip(self.scalers_, (X, Y))
+        ]
+
+    def transform(self, X, Y):
+        self.model_.eval()
+        with torch.no_grad():
+            zs = self.model_([torch.from_numpy(v) for v in self._views(X, Y)])
+        return tuple(z.numpy().astype(np.float64) for z in zs)

@@ -1,0 +1,174 @@
+"""Linear CCA passes over a CorrNet's data: the start, the score, the rotation.
+
+Each pass streams the joint moments of two sets of columns over blocks of
+rows (:class:`._linear_cca.JointMoments`, merged over the ranks of a
+distributed fit), never an n x d copy:
+
+- :func:`linear_start`: the closed-form ridge CCA of the standardised views,
+  its ridge chosen by K-fold cross-validation on held-out moments, as the
+  linear paths the network starts from (Chandar et al.'s W and V, and
+  least-squares decoders);
+- :func:`held_out_total_correlation`: the early-stopping score, the Deep-CCA
+  protocol (a CCA of the latents fitted on training rows, its correlations
+  on held-out rows);
+- :func:`latent_moments`: the latents' moments, for the canonical rotation
+  (``CorrNet(canonical=True)``).
+"""
+
+import functools
+
+import numpy as np
+import torch
+
+from ._data import merge_moments
+from ._linear_cca import (
+    DEFAULT_REG,
+    JointMoments,
+    choose_ridge,
+    fit_linear_cca_from_moments,
+    held_out_total_correlation as _held_out_total,
+)
+from ._losses import dense
+from ._training import map_batches
+
+__all__ = [
+    "N_FOLDS",
+    "held_out_total_correlation",
+    "latent_moments",
+    "linear_start",
+]
+
+# Folds of the cross-validated choice of the linear start's ridge, each of at
+# least _MIN_FOLD_ROWS rows (fewer: too noisy a correlation to score a ridge).
+N_FOLDS = 5
+_MIN_FOLD_ROWS = 5
+
+
+def _merged(moments, width, ranks):
+    """``moments`` merged over ranks (a rank may hold none of the rows)."""
+    if ranks.world_size == 1:
+        return moments
+    summary = (
+        moments.summary()
+        if moments.n_rows
+        else (0, np.zeros(width), np.zeros((width, width)))
+    )
+    return JointMoments.from_summary(*ranks.merge_moments(summary))
+
+
+def joint_moments(fn, arrays, stats, rows, width, ranks, folds=None, n_folds=1):
+    """JointMoments of ``fn``'s ``width`` output columns over ``rows``, by fold.
+
+    ``fn`` maps standardised blocks of ``arrays`` to a tensor; ``folds`` (an
+    int per row of ``rows``, sorted as they are) splits the rows into
+    ``n_folds`` sets, None keeps them together. Returns a list of moments,
+    merged over ranks.
+    """
+    moments = [JointMoments() for _ in range(n_folds)]
+    done = [0]
+
+    def consume(block):
+        labels = np.zeros(len(block), dtype=np.int64)
+        if folds is not None:
+            labels = folds[done[0] : done[0] + len(block)]
+        done[0] += len(block)
+        for fold in np.unique(labels):
+            moments[fold].update(block[labels == fold])
+
+    map_batches(fn, arrays, stats, consume=consume, rows=rows)
+    return [_merged(m, width, ranks) for m in moments]
+
+
+def _views(x, y):
+    return torch.cat([dense(x), dense(y)], dim=1).double()
+
+
+def _least_squares_decoder(cov, weights):
+    """Decoder (D, c) of a view from its variates ``(A - mean) @ weights``.
+
+    D = C W (W' C W)^-1, the regression of the standardised view on its
+    variates; c = 0, as the variates and the view are centred together.
+    """
+    gram = weights.T @ cov @ weights
+    return (cov @ weights) @ np.linalg.pinv(gram, hermitian=True)
+
+
+def linear_start(X, Y, stats, rows, n_components, rng, ranks):
+    """Weights of the closed-form ridge CCA of the standardised training rows.
+
+    The ridge is chosen among :data:`._linear_cca.RIDGES` by ``N_FOLDS``-fold
+    cross-validation of the held-out summed correlation, computed from each
+    fold's moments (one pass over the rows in all). Units beyond the
+    ``min(n_features)`` canonical pairs keep their random weights.
+
+    Returns
+    -------
+    ridge : float
+    encoders : (W, V), float32 tensors of shape (k0, p), (k0, q)
+    decoders : (D_x, D_y), float32 tensors of shape (p, k0), (q, k0)
+        k0 = min(n_components, p, q) units are set.
+    """
+    p, q = X.shape[1], Y.shape[1]
+    n_rows = int(ranks.sum([len(rows)])[0])
+    n_folds = min(N_FOLDS, n_rows // _MIN_FOLD_ROWS)
+    folds = None
+    if n_folds > 1:  # near-equal folds, at random
+        folds = rng.permutation(np.arange(len(rows)) % n_folds)
+    every_row = len(rows) == X.shape[0]  # read in slices, not by index
+    moments = joint_moments(
+        _views, [X, Y], stats, None if every_row else rows, p + q, ranks, folds,
+        max(n_folds, 1),
+    )
+    ridge = DEFAULT_REG
+    if n_folds > 1 and all(m.n_rows > 1 for m in moments):
+        ridge = choose_ridge(moments, p, n_components)
+    total = JointMoments.from_summary(
+        *functools.reduce(merge_moments, [m.summary() for m in moments if m.n_rows])
+    )
+    cca = fit_linear_cca_from_moments(total, p, n_components, ridge)
+    _, cov = total.mean_cov()
+    decoders = (
+        _least_squares_decoder(cov[:p, :p], cca.weights_a),
+        _least_squares_decoder(cov[p:, p:], cca.weights_b),
+    )
+
+    def tensor(a):
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
+
+    return (
+        ridge,
+        (tensor(cca.weights_a.T), tensor(cca.weights_b.T)),
+        tuple(tensor(d) for d in decoders),
+    )
+
+
+def latent_moments(modules, X, Y, stats, rows, ranks):
+    """JointMoments of ``[h(x), h(y)]`` over ``rows`` (of every rank).
+
+    ``modules`` = (for x, for y): each view may be embedded by a copy of the
+    network in its own precision, with ``stats`` in that precision.
+    """
+    net_x, net_y = modules
+    k = net_x.latent_bias.shape[0]
+
+    def latents(x, y):
+        hx = net_x.latent(net_x.pre_x(x)).double()
+        hy = net_y.latent(net_y.pre_y(y)).double()
+        return torch.cat([hx, hy], dim=1)
+
+    return joint_moments(latents, [X, Y], stats, rows, 2 * k, ranks)[0]
+
+
+def held_out_total_correlation(module, X, Y, stats, fit_rows, score_rows, ranks):
+    """Total correlation of the latents on ``score_rows``, Deep-CCA protocol.
+
+    A k x k CCA is fitted on the latents of ``fit_rows`` (training rows);
+    its variates' total canonical correlation is measured on ``score_rows``
+    (held out; see :func:`._linear_cca.held_out_total_correlation`).
+    """
+    k = module.latent_bias.shape[0]
+    module.eval()
+    fitted = latent_moments((module, module), X, Y, stats, fit_rows, ranks)
+    held_out = latent_moments((module, module), X, Y, stats, score_rows, ranks)
+    cca = fit_linear_cca_from_moments(fitted, k, k)
+    return _held_out_total(cca, held_out)
