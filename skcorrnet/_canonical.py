@@ -84,10 +84,10 @@ def _views(x, y):
 
 
 def _least_squares_decoder(cov, weights):
-    """Decoder (D, c) of a view from its variates ``(A - mean) @ weights``.
+    """Decoder D of a view from its variates ``(A - mean) @ weights``.
 
-    D = C W (W' C W)^-1, the regression of the standardised view on its
-    variates; c = 0, as the variates and the view are centred together.
+    D = C W (W' C W)^+, the regression of the standardised view on its
+    variates (no intercept: the variates and the view are centred together).
     """
     gram = weights.T @ cov @ weights
     return (cov @ weights) @ np.linalg.pinv(gram, hermitian=True)
@@ -97,7 +97,7 @@ def linear_start(X, Y, stats, rows, n_components, rng, ranks):
     """Weights of the closed-form ridge CCA of the standardised training rows.
 
     The ridge is chosen among :data:`._linear_cca.RIDGES` by ``N_FOLDS``-fold
-    cross-validation of the held-out summed correlation, computed from each
+    cross-validation of the held-out total correlation, computed from each
     fold's moments (one pass over the rows in all). Units beyond the
     ``min(n_features)`` canonical pairs keep their random weights.
 

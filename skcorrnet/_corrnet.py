@@ -410,9 +410,9 @@ class CorrNet(
     >>> images = load_digits().data.reshape(-1, 8, 8)
     >>> left = images[:, :, :4].reshape(-1, 32)
     >>> right = images[:, :, 4:].reshape(-1, 32)
-    >>> model = CorrNet(n_components=5, max_iter=20, random_state=0)
+    >>> model = CorrNet(n_components=5, random_state=0)
     >>> model.fit(left, right)
-    CorrNet(max_iter=20, n_components=5, random_state=0)
+    CorrNet(n_components=5, random_state=0)
     >>> z_left, z_right = model.transform(left, right)
     >>> z_left.shape
     (1797, 5)
@@ -424,7 +424,10 @@ class CorrNet(
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "latent_activation": [StrOptions(set(ACTIVATIONS))],
         "init": [StrOptions({"auto", "cca", "random"})],
@@ -624,7 +627,7 @@ class CorrNet(
             rows, val_rows = np.sort(rows), np.sort(val_rows)
         if reset and self._starts_linear(X, Y):
             train_paired = np.intersect1d(rows, paired, assume_unique=True)
-            self._start_linear(X, Y, stats, train_paired, ranks)
+            self._start_linear(X, Y, train_paired, ranks)
         n_epochs = 1 if incremental else self.max_iter
         if early is None:  # too few rows to validate training: the linear start
             n_epochs = 0
@@ -643,7 +646,9 @@ class CorrNet(
         """``hidden_layer_sizes`` as a tuple of ints (an int, a list or an array)."""
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if any(not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes):
+        if any(
+            not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
+        ):
             raise ValueError(
                 "hidden_layer_sizes must hold positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
@@ -686,11 +691,16 @@ class CorrNet(
             return max(X.shape[1], Y.shape[1]) <= _MAX_LINEAR_START_FEATURES
         return self.init == "cca"
 
-    def _start_linear(self, X, Y, stats, rows, ranks):
+    def _start_linear(self, X, Y, rows, ranks):
         """Set the network to the closed-form ridge CCA of the training rows."""
         ridge, encoders, decoders = linear_start(
-            X, Y, self._stats_on_device(torch.float64), rows,
-            self.n_components, self._rng, ranks,
+            X,
+            Y,
+            self._stats_on_device(torch.float64),
+            rows,
+            self.n_components,
+            self._rng,
+            ranks,
         )
         self.module_.start_from(
             [w.to(self.device_) for w in encoders],
@@ -732,9 +742,8 @@ class CorrNet(
             self.correlation,
         )
         # On a GPU, in-memory views that fit are copied there once.
-        X_train, Y_train = stage_on_device(X, self._device_obj()), stage_on_device(
-            Y, self._device_obj()
-        )
+        device = torch.device(self.device_)
+        X_train, Y_train = stage_on_device(X, device), stage_on_device(Y, device)
         # DDP (distributed) averages gradients over ranks; it starts every
         # rank from rank 0's weights.
         step = ranks.wrap(TrainingStep(self.module_, objective, ranks))
@@ -745,8 +754,16 @@ class CorrNet(
         verbose = self.verbose and ranks.rank == 0
         for _ in range(n_epochs):
             terms = train_epoch(
-                step, self._optimizer, X_train, Y_train, rows, stats,
-                self.batch_size, self._rng, present, ranks,
+                step,
+                self._optimizer,
+                X_train,
+                Y_train,
+                rows,
+                stats,
+                self.batch_size,
+                self._rng,
+                present,
+                ranks,
             )
             self._record_epoch(terms)
             # Every rank sees the same (all-reduced) loss and validation
@@ -886,9 +903,6 @@ class CorrNet(
         self.validation_scores_ = None
         self.best_validation_score_ = None
         self.linear_start_ridge_ = None
-
-    def _device_obj(self):
-        return torch.device(self.device_)
 
     def _set_scaling(self, moments):
         """Keep the views' running moments; refresh the scaling statistics.

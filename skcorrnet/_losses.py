@@ -3,20 +3,25 @@
 For a batch of paired rows (x_i, y_i) with latents h(x), h(y), h(x, y):
 
     L = sum_{h in {h(x,y), h(x), h(y)}} [ mse(g_x(h), x) + mse(g_y(h), y) ]
-        - lambda * sum_j corr(h(x)_j, h(y)_j)
+        - lambda * C(h(x), h(y))
         + mu * ranking(h(x), h(y))
+        + alpha / (2 n) * ||weights||^2
 
 where g_x, g_y are the decoders, mse is the squared error averaged over rows and
 features (so each term is about 1 for standardised data whatever the width of a
-view), corr is the Pearson correlation of latent unit j over the batch, and
-ranking (weight mu, 0 by default) scores each true pair above the other pairs
-of the batch.
+view), and ranking (weight mu, 0 by default) scores each true pair above the
+other pairs of the batch. C is the correlation term: the paper's sum of per-unit
+Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)`` (``"per_unit"``), or Deep
+CCA's total canonical correlation of the batch's latents (``"total"``), which
+units that duplicate one direction cannot raise. The last term is
+MLPRegressor's L2 penalty (n: the batch's rows).
 
 Rows with one view missing (Section 3: the single-view batches of the original
-CorrNet) contribute only the reconstruction of their own view from their own
-latent, ``mse(g_x(h(x)), x)`` or ``mse(g_y(h(y)), y)``; the correlation and
-ranking terms use the fully paired rows alone. Reconstruction sums are divided
-by the number of rows in the batch, so an all-paired batch gives Eq. 3.1.
+CorrNet) contribute the reconstruction of their own view from their own latent,
+``mse(g_x(h(x)), x)`` or ``mse(g_y(h(y)), y)``, averaged over the one-view rows
+and weighted by ``unpaired_weight``; with ``"per_unit"`` they also set a floor
+under each unit's variance (:func:`pearson_per_unit`); ranking uses the paired
+rows alone, and so does ``"total"``.
 """
 
 from dataclasses import dataclass
@@ -35,10 +40,10 @@ __all__ = [
     "pearson_per_unit",
     "ranking_loss",
     "reconstruction_errors",
-    "total_correlation",
     "reconstruction_sums",
     "row_keys",
     "same_keys",
+    "total_correlation",
 ]
 
 # Names of the loss terms, in the order they are logged.

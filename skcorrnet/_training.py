@@ -16,22 +16,11 @@ from torch import nn
 
 from ._data import INFERENCE_ROWS, is_streamed, read_rows, row_nbytes, to_tensor
 from ._distributed import LOCAL
-from ._losses import (
-    EPS,
-    TERMS,
-    corrnet_loss,
-    dense,
-    ranking_loss,
-    reconstruction_errors,
-    reconstruction_sums,
-    row_keys,
-    same_keys,
-)
+from ._losses import TERMS, corrnet_loss
 
 __all__ = [
     "SOLVERS",
     "TrainingStep",
-    "evaluate_loss",
     "make_optimizer",
     "map_batches",
     "resolve_device",
@@ -396,120 +385,3 @@ def map_batches(fn, arrays, stats, consume=None, rows=None, names=None):
         return None
     result = tuple(np.concatenate(parts) for parts in zip(*outputs))
     return result if len(result) > 1 else result[0]
-
-
-def _pearson_from_sums(sums, eps=EPS):
-    """:func:`pearson_per_unit` (semi-paired) from summed moments of the latents.
-
-    ``sums`` maps ``n_x``, ``x``, ``xx`` (count, sum, sum of squares of h(x)
-    over the rows with x), likewise ``n_y``, ``y``, ``yy``, and ``n_p``,
-    ``x_p``, ``y_p``, ``xx_p``, ``yy_p``, ``xy_p`` over the paired rows.
-    With every row paired this is the plain Pearson correlation.
-    """
-    n = sums["n_p"]
-    mean_x, mean_y = sums["x"] / sums["n_x"], sums["y"] / sums["n_y"]
-    # Sums of products about the views' all-row means, over the paired rows.
-    cov = sums["xy_p"] - mean_y * sums["x_p"] - mean_x * sums["y_p"]
-    cov = cov + n * mean_x * mean_y
-    var_x = sums["xx_p"] - 2 * mean_x * sums["x_p"] + n * mean_x**2
-    var_y = sums["yy_p"] - 2 * mean_y * sums["y_p"] + n * mean_y**2
-    var_x = np.maximum(var_x, n * (sums["xx"] / sums["n_x"] - mean_x**2))
-    var_y = np.maximum(var_y, n * (sums["yy"] / sums["n_y"] - mean_y**2))
-    var_x, var_y = np.maximum(var_x, 0.0), np.maximum(var_y, 0.0)
-    return cov / (np.sqrt(var_x + eps) * np.sqrt(var_y + eps))
-
-
-@torch.no_grad()
-def evaluate_loss(
-    module, X, Y, stats, objective, batch_size, present=None, rows=None, ranks=LOCAL
-):
-    """The CorrNet loss over ``rows`` (default all) of (X, Y), without gradient.
-
-    Reconstruction errors are averaged over the rows (paired and one-view
-    rows apart, as in training) and the correlation term is computed on all
-    rows at once (of all ranks, from summed moments), so neither depends on
-    the batch size; the ranking term, an in-batch loss, is averaged over
-    consecutive batches of ``batch_size`` paired rows of each rank, as in
-    training. Rows are read in blocks by index: held-out rows are never
-    copied as a whole.
-    """
-    module.eval()
-    device = stats[0][1].device
-    ranked = objective.ranking_weight > 0
-    recon = np.zeros(6)
-    moments = {}
-    latents, keys = [], []
-    for block in _blocks(X.shape[0], rows):
-        x, y = _batch_tensors(X, Y, block, stats, present)
-        mask = _present_tensors(present, block, device)
-        hx, hy, hxy = module(x, y)
-        paired_sums, one_view_sums = reconstruction_sums(
-            *reconstruction_errors(module, x, y, (hxy, hx, hy)), mask
-        )
-        recon += torch.cat([paired_sums, one_view_sums]).cpu().numpy()
-        hx, hy = hx.double(), hy.double()
-        has_x = has_y = paired = torch.ones(
-            hx.shape[0], dtype=torch.bool, device=device
-        )
-        if mask is not None:
-            has_x, has_y = mask
-            paired = has_x & has_y
-        hx_p, hy_p = hx[paired], hy[paired]
-        block_moments = {
-            "n_x": has_x.sum(),
-            "x": hx[has_x].sum(0),
-            "xx": (hx[has_x] ** 2).sum(0),
-            "n_y": has_y.sum(),
-            "y": hy[has_y].sum(0),
-            "yy": (hy[has_y] ** 2).sum(0),
-            "n_p": paired.sum(),
-            "x_p": hx_p.sum(0),
-            "y_p": hy_p.sum(0),
-            "xx_p": (hx_p**2).sum(0),
-            "yy_p": (hy_p**2).sum(0),
-            "xy_p": (hx_p * hy_p).sum(0),
-        }
-        for name, value in block_moments.items():
-            moments[name] = moments.get(name, 0) + value.cpu().numpy()
-        if ranked:
-            latents.append((hx_p, hy_p))
-            x, y = dense(x)[paired], dense(y)[paired]
-            keys.append(torch.cat([row_keys(x), row_keys(y)], dim=1))
-    ranking, n_ranked = 0.0, 0
-    if ranked:
-        hx = torch.cat([h for h, _ in latents])
-        hy = torch.cat([h for _, h in latents])
-        keys = torch.cat(keys)
-        n_ranked = hx.shape[0]
-        for c in torch.split(torch.arange(n_ranked, device=hx.device), batch_size):
-            loss_c = ranking_loss(
-                hx[c],
-                hy[c],
-                objective.ranking_loss,
-                objective.ranking_temperature,
-                objective.ranking_margin,
-                same_keys(keys[c][:, :2]),
-                same_keys(keys[c][:, 2:]),
-            )
-            ranking += len(c) * float(loss_c)
-    names = list(moments)
-    packed = np.concatenate(
-        [recon, [ranking, n_ranked], *(np.ravel(moments[n]) for n in names)]
-    )
-    totals = ranks.sum(packed)
-    recon, (ranking, n_ranked), rest = totals[:6], totals[6:8], totals[8:]
-    sums, offset = {}, 0
-    for name in names:
-        size = np.size(moments[name])
-        sums[name] = rest[offset : offset + size].reshape(np.shape(moments[name]))
-        offset += size
-    n_paired = sums["n_p"]
-    n_one_view = sums["n_x"] + sums["n_y"] - 2 * n_paired
-    loss = recon[:3].sum() / max(n_paired, 1)
-    loss += objective.unpaired_weight * recon[3:].sum() / max(n_one_view, 1)
-    if n_paired:
-        correlation = _pearson_from_sums(sums)
-        loss -= objective.correlation_weight * float(correlation.sum())
-    if ranked and n_ranked > 1:
-        loss += objective.ranking_weight * ranking / n_ranked
-    return loss

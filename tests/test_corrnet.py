@@ -150,6 +150,17 @@ def test_early_stopping_restores_best_weights(views):
             np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
+def test_cca_docstring_example_fits_without_warnings():
+    """scikit-learn's CCA example (4 rows): the defaults fit it silently."""
+    X = [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [2.0, 2.0, 2.0], [3.0, 5.0, 4.0]]
+    Y = [[0.1, -0.2], [0.9, 1.1], [6.2, 5.9], [11.9, 12.3]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = CorrNet(n_components=1, device="cpu").fit(X, Y)
+    x_scores, y_scores = model.transform(X, Y)
+    assert np.corrcoef(x_scores[:, 0], y_scores[:, 0])[0, 1] > 0.9
+
+
 def test_linear_start_is_the_closed_form_ridge_cca(views):
     """Before any epoch, the network is the ridge CCA of the standardised
     views: its latents are that CCA's variates."""
