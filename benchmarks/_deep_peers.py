@@ -29,8 +29,14 @@ class DeepPeer:
         self.seed = seed
 
     def fit(self, X, Y):
-        import lightning.pytorch as pl
-        from cca_zoo.deep import DCCA, DCCAE, MultiviewDataset
+        try:
+            import lightning.pytorch as pl
+            from cca_zoo.deep import DCCA, DCCAE, MultiviewDataset
+        except ImportError as exc:
+            raise ImportError(
+                "The Deep CCA competitors need cca-zoo: pip install -e '.[bench]' "
+                "(or make bench), or run the script with --no-deep."
+            ) from exc
         from torch.utils.data import DataLoader
 
         torch.manual_seed(self.seed)

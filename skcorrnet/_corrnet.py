@@ -170,10 +170,7 @@ class CorrNet(
         Weight of an in-batch ranking term that scores each true pair
         (h(x_i), h(y_i)) above the batch's other pairings, on the cosine of
         the batch-centred latents (DeViSE's idea). Raise it for cross-modal
-        retrieval: on held-out digits halves (``benchmarks/ranking.py``, 5
-        seeds), 1 raises recall@1 from 0.053 to 0.068 and lowers the median
-        rank from 18.8 to 15.5 at no cost in total correlation; 10 gives 0.087
-        and 14.5 but lowers total correlation from 7.4 to 5.8. Rows whose
+        retrieval (the user guide quotes ``benchmarks/ranking.py``). Rows whose
         partner input equals the true one (two images with one label) are not
         counted as negatives. 0 gives the original CorrNet.
 
@@ -182,8 +179,7 @@ class CorrNet(
         among the batch with logits ``cos / ranking_temperature`` (InfoNCE),
         both directions; ``"hinge"``, DeViSE's hinge rank loss
         ``max(0, ranking_margin - cos(true) + cos(other))`` averaged over the
-        other rows, both directions. Softmax ranks better on both digits
-        tasks in ``benchmarks/ranking.py``.
+        other rows, both directions.
 
     ranking_temperature : float, default=0.1
         Temperature of the softmax ranking loss (smaller is sharper).
@@ -221,12 +217,8 @@ class CorrNet(
         of the one-view rows. A partly NaN view, a row with both views
         missing, or fewer than 2 paired rows is an error. ``transform`` and
         ``predict`` still need complete input. When False, any NaN is an
-        error. On digits halves (``benchmarks/semi_paired.py``, 10 seeds),
-        the one-view rows help most when pairs are scarce: with 5% of rows
-        paired they raise held-out R² from 0.032 to 0.076 and total
-        correlation from 3.17 to 3.66; with 10%, from 0.127 to 0.129 and
-        from 4.35 to 4.53; with 25% they lower total correlation (5.74
-        against 5.92).
+        error. The user guide quotes when one-view rows help
+        (``benchmarks/semi_paired.py``).
 
     unpaired_weight : float, default=1.0
         With ``allow_missing_views=True``, the weight of the one-view rows'
