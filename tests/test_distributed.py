@@ -153,6 +153,7 @@ def test_an_error_on_one_rank_stops_every_rank(torchrun):
         assert settings[1] == "ValueError" and "CorrNet parameters" in settings[2]
 
 
+@pytest.mark.slow  # 15-30 s on 2 cores: make test-all runs it
 def test_a_group_the_user_initialised_is_used(tmp_path):
     env_free = [
         [sys.executable, str(WORKER), str(tmp_path), "--file-store",
@@ -194,6 +195,7 @@ def test_moments_merge_like_one_pass_over_all_rows():
     np.testing.assert_allclose(vector[2] / 49, A.var(axis=0, ddof=1))
 
 
+@pytest.mark.slow  # 15-30 s on 2 cores: make test-all runs it
 def test_the_launch_example_trains_and_saves_from_rank_0(tmp_path):
     example = Path(__file__).parents[1] / "examples" / "train_distributed.py"
     saved = tmp_path / "model.pkl"

@@ -255,6 +255,7 @@ def test_sparse_first_layer_multiplies_sparsely(views, monkeypatch):
     assert torch.sparse_csr in seen
 
 
+@pytest.mark.slow  # 15-30 s on 2 cores: make test-all runs it
 def test_sparse_input_is_never_densified_whole():
     rng = np.random.RandomState(0)
     X = sp.random(20_000, 5_000, density=0.002, format="csr", random_state=rng)
