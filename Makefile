@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test test-all docs bench bench-quick clean
+.PHONY: demo test test-all docs docs-check bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ $(DOCS_STAMP): $(STAMP)
 
 docs: $(DOCS_STAMP)  ## the HTML documentation in docs/_build/html (warnings are errors; runs the gallery)
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# Debian's Chromium, installed when missing (CI runs as root); CHROMIUM names another.
+docs-check: $(DOCS_STAMP)  ## every built page opened offline in headless Chromium: no raw LaTeX, broken image or JS error
+	@command -v $${CHROMIUM:-chromium} >/dev/null || { \
+		echo "docs-check: installing Debian's chromium"; \
+		apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }
+	$(BIN)/python docs/check_pages.py docs/_build/html
 
 BENCHMARKS := defaults quality speed scale ranking semi_paired out_of_core distributed
 
