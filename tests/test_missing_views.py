@@ -236,6 +236,7 @@ def test_one_view_rows_train_their_own_view(views):
     assert np.isfinite(semi.loss_curve_).all() and np.isfinite(semi.score(X, Y))
 
 
+@pytest.mark.slow  # a benchmark figure in disguise: benchmarks/semi_paired.py
 @pytest.mark.parametrize("seed", [0, 1])
 def test_one_view_rows_beat_the_paired_rows_alone_when_pairs_are_scarce(
     digit_halves, seed
