@@ -39,10 +39,10 @@ import warnings
 import numpy as np
 from sklearn.cross_decomposition import CCA
 from sklearn.datasets import load_linnerud
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from _common import (
-    RIDGES,
+    RidgeCCA,
     digits_tasks,
     machine,
     markdown_table,
@@ -52,42 +52,9 @@ from _common import (
 )
 from _deep_peers import DeepPeer
 from skcorrnet import CorrNet
-from skcorrnet._linear_cca import fit_linear_cca
-from skcorrnet.metrics import sum_of_correlations, total_correlation
+from skcorrnet.metrics import total_correlation
 
 FIGURES = ["total_corr", "worst_seed", "fit_s"]
-
-
-class RidgeCCA:
-    """Closed-form CCA, ridge chosen by K-fold CV on held-out total correlation."""
-
-    def __init__(self, n_components, ridges=RIDGES, cv=3, random_state=0):
-        self.n_components = n_components
-        self.ridges = ridges
-        self.cv = cv
-        self.random_state = random_state
-
-    def fit(self, X, Y):
-        folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
-        scores = np.zeros(len(self.ridges))
-        for train, val in folds.split(X):
-            for i, reg in enumerate(self.ridges):
-                cca = fit_linear_cca(X[train], Y[train], self.n_components, reg)
-                scores[i] += sum_of_correlations(*cca.transform(X[val], Y[val]))
-        self.reg_ = self.ridges[int(np.argmax(scores))]
-        self.cca_ = fit_linear_cca(X, Y, self.n_components, self.reg_)
-        # CCA's predict: least squares from the X components to Y.
-        scores_x = self.cca_.transform(X, Y)[0]
-        design = np.column_stack([scores_x, np.ones(len(X))])
-        self.coef_ = np.linalg.lstsq(design, Y, rcond=None)[0]
-        return self
-
-    def transform(self, X, Y):
-        return self.cca_.transform(X, Y)
-
-    def predict(self, X):
-        scores_x = (X - self.cca_.mean_a) @ self.cca_.weights_a
-        return np.column_stack([scores_x, np.ones(len(X))]) @ self.coef_
 
 
 def competitors(k, seed, deep):

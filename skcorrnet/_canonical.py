@@ -11,6 +11,8 @@ distributed fit), never an n x d copy:
 - :func:`held_out_total_correlation`: the early-stopping score, the Deep-CCA
   protocol (a CCA of the latents fitted on training rows, its correlations
   on held-out rows);
+- :func:`held_out_mean_reciprocal_rank`: the early-stopping score with a
+  ranking term, retrieval among held-out rows in the same canonical space;
 - :func:`latent_moments`: the latents' moments, for the canonical rotation
   (``CorrNet(canonical=True)``).
 """
@@ -29,10 +31,12 @@ from ._linear_cca import (
     held_out_total_correlation as _held_out_total,
 )
 from ._losses import dense
+from .metrics import _true_item_ranks
 from ._training import map_batches
 
 __all__ = [
     "N_FOLDS",
+    "held_out_mean_reciprocal_rank",
     "held_out_total_correlation",
     "latent_moments",
     "linear_start",
@@ -142,21 +146,34 @@ def linear_start(X, Y, stats, rows, n_components, rng, ranks):
     )
 
 
-def latent_moments(modules, X, Y, stats, rows, ranks):
-    """JointMoments of ``[h(x), h(y)]`` over ``rows`` (of every rank).
-
-    ``modules`` = (for x, for y): each view may be embedded by a copy of the
-    network in its own precision, with ``stats`` in that precision.
-    """
+def _latents(modules):
+    """``[h(x), h(y)]`` in float64, ``modules`` = (network for x, for y)."""
     net_x, net_y = modules
-    k = net_x.latent_bias.shape[0]
 
     def latents(x, y):
         hx = net_x.latent(net_x.pre_x(x)).double()
         hy = net_y.latent(net_y.pre_y(y)).double()
         return torch.cat([hx, hy], dim=1)
 
-    return joint_moments(latents, [X, Y], stats, rows, 2 * k, ranks)[0]
+    return latents
+
+
+def latent_moments(modules, X, Y, stats, rows, ranks):
+    """JointMoments of ``[h(x), h(y)]`` over ``rows`` (of every rank).
+
+    ``modules`` = (for x, for y): each view may be embedded by a copy of the
+    network in its own precision, with ``stats`` in that precision.
+    """
+    k = modules[0].latent_bias.shape[0]
+    return joint_moments(_latents(modules), [X, Y], stats, rows, 2 * k, ranks)[0]
+
+
+def _latent_cca(module, X, Y, stats, fit_rows, ranks):
+    """The k x k CCA of the latents of ``fit_rows`` (training rows)."""
+    k = module.latent_bias.shape[0]
+    module.eval()
+    fitted = latent_moments((module, module), X, Y, stats, fit_rows, ranks)
+    return fit_linear_cca_from_moments(fitted, k, k)
 
 
 def held_out_total_correlation(module, X, Y, stats, fit_rows, score_rows, ranks):
@@ -166,9 +183,36 @@ def held_out_total_correlation(module, X, Y, stats, fit_rows, score_rows, ranks)
     its variates' total canonical correlation is measured on ``score_rows``
     (held out; see :func:`._linear_cca.held_out_total_correlation`).
     """
-    k = module.latent_bias.shape[0]
-    module.eval()
-    fitted = latent_moments((module, module), X, Y, stats, fit_rows, ranks)
+    cca = _latent_cca(module, X, Y, stats, fit_rows, ranks)
     held_out = latent_moments((module, module), X, Y, stats, score_rows, ranks)
-    cca = fit_linear_cca_from_moments(fitted, k, k)
     return _held_out_total(cca, held_out)
+
+
+def _reciprocal_ranks(a, b):
+    """Sum of 1 / rank of each row's partner, a -> b and b -> a, halved.
+
+    Ranks are :mod:`skcorrnet.metrics`' (cosine, ties counted against the
+    true partner), so the score agrees with ``recall_at_k`` and
+    ``median_rank``.
+    """
+    a_to_b = _true_item_ranks(a, b, "cosine", None)
+    b_to_a = _true_item_ranks(b, a, "cosine", None)
+    return 0.5 * float((1.0 / a_to_b).sum() + (1.0 / b_to_a).sum())
+
+
+def held_out_mean_reciprocal_rank(module, X, Y, stats, fit_rows, score_rows, ranks):
+    """Retrieval on ``score_rows``, in the space ``transform`` returns.
+
+    The latents are rotated by the k x k CCA of ``fit_rows`` (the canonical
+    variates of ``CorrNet(canonical=True)``); each held-out row then looks
+    for its partner among the other held-out rows of its process, in both
+    directions. Returns the mean reciprocal rank over every process's rows.
+    """
+    k = module.latent_bias.shape[0]
+    cca = _latent_cca(module, X, Y, stats, fit_rows, ranks)
+    local = 0.0
+    if len(score_rows):
+        h = map_batches(_latents((module, module)), [X, Y], stats, rows=score_rows)
+        local = _reciprocal_ranks(*cca.transform(h[:, :k], h[:, k:]))
+    total, count = ranks.sum([local, len(score_rows)])
+    return float(total / max(count, 1))

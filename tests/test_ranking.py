@@ -5,12 +5,16 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from skcorrnet import CorrNet
+from skcorrnet._canonical import _reciprocal_ranks
 from skcorrnet._losses import ranking_loss
-from skcorrnet.metrics import median_rank, recall_at_k
+from skcorrnet.metrics import _true_item_ranks, median_rank, recall_at_k
 
 
 def _cosines(a, b):
@@ -120,3 +124,37 @@ def test_ranking_improves_retrieval(digit_halves, kind):
     assert rank_ranked < rank_plain
     if kind == "softmax":  # the default kind: a clear gain in recall@1 too
         assert recall_ranked > recall_plain + 0.02
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 30).flatmap(
+        lambda n: st.tuples(
+            arrays(np.float64, (n, 3), elements=st.integers(-2, 2).map(float)),
+            arrays(np.float64, (n, 3), elements=st.integers(-2, 2).map(float)),
+        )
+    )
+)
+def test_the_retrieval_score_is_the_metrics_reciprocal_rank(pair):
+    """Early stopping's retrieval score ranks as skcorrnet.metrics does, ties
+    (frequent with these small integers) counted against the true partner."""
+    a, b = pair
+    ranks_ab = _true_item_ranks(a, b, "cosine", None)
+    ranks_ba = _true_item_ranks(b, a, "cosine", None)
+    want = 0.5 * ((1 / ranks_ab).sum() + (1 / ranks_ba).sum())
+    assert _reciprocal_ranks(a, b) == pytest.approx(want, rel=1e-12)
+
+
+def test_with_a_ranking_term_early_stopping_scores_retrieval(views):
+    X, Y = views
+    model = CorrNet(
+        n_components=2, hidden_layer_sizes=(16,), ranking_weight=1.0,
+        early_stopping=True, max_iter=8, random_state=0, device="cpu",
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, Y)
+    scores = np.array(model.validation_scores_)
+    # Mean reciprocal ranks among the 30 held-out rows: in [1/30, 1].
+    assert np.all((scores >= 1 / 30) & (scores <= 1))
+    assert model.best_validation_score_ >= scores.max()
