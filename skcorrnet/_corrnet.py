@@ -114,6 +114,18 @@ def _present_views(scan_x, scan_y):
     return ~x_missing, ~y_missing
 
 
+def _finite_output(out, name):
+    """``out``, or a ValueError naming the first row whose output overflowed."""
+    bad = ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"CorrNet's output overflowed for {bad.sum()} row(s) of {name} (first: "
+            f"row {np.flatnonzero(bad)[0]}): their values lie far outside the "
+            "training data's range, and the network computes in float32."
+        )
+    return out
+
+
 class CorrNet(
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
@@ -1048,7 +1060,9 @@ class CorrNet(
         if self._rotation is not None:
             mean, weights, _ = self._rotation[view]
             h = (h - mean) @ weights
-        return h.astype(output_dtype(A), copy=False)
+        return _finite_output(h, "X" if view == "x" else "y").astype(
+            output_dtype(A), copy=False
+        )
 
     def _reconstruct(self, source, target, A):
         """Rows of view ``target`` decoded from view ``source``, or from latents.
@@ -1078,7 +1092,9 @@ class CorrNet(
             mean, std = self.x_mean_, self.x_std_
         else:
             mean, std = self.y_mean_, self.y_std_
-        return (out * std + mean).astype(output_dtype(A), copy=False)
+        name = {"x": "X", "y": "y", None: "the components"}[source]
+        out = _finite_output(out * std + mean, name)
+        return out.astype(output_dtype(A), copy=False)
 
     def _validate_y(self, y):
         Y = self._check_view(y, "y")
@@ -1190,6 +1206,31 @@ class CorrNet(
             return Z
         mean, _, inverse = self._rotation[view]
         return (Z @ inverse + mean).astype(Z.dtype, copy=False)
+
+    def score(self, X, y, sample_weight=None):
+        """R² of ``predict(X)`` against y, as :class:`~sklearn.base.RegressorMixin`'s.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            The coefficient of determination, averaged over y's columns.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = super().score(X, y, sample_weight=sample_weight)
+        if not np.isfinite(score):
+            raise ValueError(
+                "The R² is not finite: y has values whose squares overflow float64 "
+                "(beyond about 1e154); rescale y."
+            )
+        return score
 
     def inverse_transform(self, X, y=None):
         """Map components back to the data spaces through the decoders.

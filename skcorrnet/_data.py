@@ -129,6 +129,9 @@ def _sparse_tensor(block, scale):
         )
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def to_tensor(block, stats):
     """A block of rows, standardised, in the dtype and on the device of ``stats``.
 
@@ -210,6 +213,20 @@ def merge_moments(a, b):
     return n, mean_a + delta * (n_b / n), m2_a + m2_b + spread * (n_a * n_b / n)
 
 
+def _check_float32_range(values, name, first_row=None):
+    """Refuse finite values that float32, in which the network trains, cannot hold."""
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(values) > _FLOAT32_MAX
+    if beyond.any():
+        where = ""
+        if first_row is not None:
+            where = f" (row {first_row + np.argwhere(beyond)[0][0]})"
+        raise ValueError(
+            f"Input {name} has values beyond float32's range (±{_FLOAT32_MAX:.3g})"
+            f"{where}; CorrNet trains in float32: rescale the view."
+        )
+
+
 def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
     """Statistics, finiteness and missing rows of a view, in one pass.
 
@@ -242,6 +259,7 @@ def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
                 f"{name} is sparse and contains NaN: missing views must be dense "
                 "rows of NaN."
             )
+        _check_float32_range(A.data, name)
         mean, var = mean_variance_axis(A, axis=0)
         n = A.shape[0]
         moments = merge_moments(moments, (n, mean.astype(np.float64), var * float(n)))
@@ -266,6 +284,7 @@ def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
                 missing.append(n_nan == A.shape[1])
                 partial.append((n_nan > 0) & (n_nan < A.shape[1]))
                 block = block[n_nan == 0]
+        _check_float32_range(block, name, start)
         mean_b = block.mean(axis=0) if block.shape[0] else 0.0
         m2_b = ((block - mean_b) ** 2).sum(axis=0)
         moments = merge_moments(moments, (block.shape[0], mean_b, m2_b))

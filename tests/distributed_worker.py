@@ -28,7 +28,8 @@ from skcorrnet._training import TrainingStep
 N_TRAIN = 1500
 # Random start, no early stopping: the training itself is compared across ranks.
 FIT = dict(
-    n_components=10, max_iter=10, init="random", early_stopping=False, random_state=0
+    n_components=10, hidden_layer_sizes=(64,), max_iter=10, init="random",
+    early_stopping=False, random_state=0,
 )
 
 

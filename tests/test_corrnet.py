@@ -341,7 +341,7 @@ def test_training_memory_stays_o_batch():
         return peak_memory_growth(lambda: model.fit(X, Y)), X.nbytes + Y.nbytes
 
     growth(2_000, measure=False)
-    (small, small_bytes), (large, large_bytes) = growth(20_000), growth(80_000)
+    (small, small_bytes), (large, large_bytes) = growth(10_000), growth(40_000)
     # A copy of either view, even a float32 one of y (a sixth of the bytes),
     # would add at least a sixth of the extra data; row indices add about 1%.
     assert large - small < 0.15 * (large_bytes - small_bytes)

@@ -132,7 +132,7 @@ def test_streamed_input_is_never_copied_whole(tmp_path, monkeypatch):
         return peak, X_map.nbytes + Y_map.nbytes
 
     growth(2_000, measure=False)
-    (small, small_bytes), (large, large_bytes) = growth(15_000), growth(60_000)
+    (small, small_bytes), (large, large_bytes) = growth(8_000), growth(32_000)
     # A float32 copy of one view would add half of the extra bytes; the n x 4
     # output of transform and row indices add about 5%.
     assert large - small < 0.25 * (large_bytes - small_bytes)
