@@ -45,8 +45,9 @@ def malformed(draw, cols):
 
 
 def _shape(draw, cols, seed):
-    choice = draw(st.sampled_from(["0 rows", "1 row", "0 columns", "3-d", "ragged",
-                                   "mismatched rows", "scalar", "1-d list"]))  # fmt: skip
+    kinds = ["0 rows", "1 row", "0 columns", "3-d", "ragged", "mismatched rows",
+             "scalar", "1-d list"]  # fmt: skip
+    choice = draw(st.sampled_from(kinds))
     if choice == "0 rows":
         return np.empty((0, cols))
     if choice == "1 row":
@@ -68,13 +69,16 @@ def _shape(draw, cols, seed):
 
 def _dtype(draw, cols, seed):
     base = _good(N, cols, seed)
-    choice = draw(st.sampled_from(["strings", "object mix", "complex", "bool", "nullable int",
-                                   "nullable float", "categorical", "datetime"]))  # fmt: skip
+    kinds = ["strings", "object mix", "complex", "bool", "nullable int",
+             "nullable float", "categorical", "datetime"]  # fmt: skip
+    choice = draw(st.sampled_from(kinds))
     if choice == "strings":
         return base.astype(str).astype(object) + "x"
     if choice == "object mix":
         out = base.astype(object)
-        out[draw(st.integers(0, N - 1)), 0] = draw(st.sampled_from(["a", None, [1], {}]))
+        out[draw(st.integers(0, N - 1)), 0] = draw(
+            st.sampled_from(["a", None, [1], {}])
+        )
         return out
     if choice == "complex":
         return base + 1j * base
@@ -117,7 +121,9 @@ def _values(draw, cols, seed):
         base[:] = base[0]
         base[row] = base[0] + 1.0
     else:
-        return np.round(base * 10).astype(draw(st.sampled_from([np.int8, np.int64, np.uint8])))
+        return np.round(base * 10).astype(
+            draw(st.sampled_from([np.int8, np.int64, np.uint8]))
+        )
     return base
 
 
@@ -127,7 +133,9 @@ def _sparse(draw, cols, seed):
     choice = draw(st.sampled_from(["nan", "inf", "coo", "empty", "0 columns"]))
     if choice in ("nan", "inf"):
         matrix.data[: max(1, matrix.nnz // 2)] = float(choice)
-        matrix = matrix if matrix.nnz else sp.csr_matrix(np.full((N, cols), float(choice)))
+        matrix = (
+            matrix if matrix.nnz else sp.csr_matrix(np.full((N, cols), float(choice)))
+        )
     elif choice == "coo":
         matrix = matrix.tocoo()
     elif choice == "empty":
