@@ -7,6 +7,7 @@ mirrors :class:`sklearn.neural_network.MLPRegressor` (``max_iter`` epochs,
 """
 
 import copy
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -37,6 +38,7 @@ from ._data import (
     scan_view,
     stage_on_device,
 )
+from ._checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from ._canonical import (
     held_out_mean_reciprocal_rank,
     held_out_total_correlation,
@@ -70,6 +72,12 @@ _MAX_SCORE_FIT_ROWS = 8192
 # Smallest scale of a canonical component (its correlation, if larger), so
 # that inverse_transform stays finite for an uncorrelated component.
 _MIN_COMPONENT_SCALE = 1e-3
+# Version of the checkpoint layout, and the estimator attributes it saves.
+_CHECKPOINT_FORMAT = 1
+_CHECKPOINTED = (
+    "n_iter_", "loss_", "loss_curve_", "_no_improvement_count", "best_loss_",
+    "validation_scores_", "best_validation_score_",
+)  # fmt: skip
 # Held-out rows per process that the retrieval score ranks among (a pool of
 # im2recipe's 1k size; the score's cost is quadratic in it).
 _MAX_RANK_ROWS = 1000
@@ -330,6 +338,21 @@ class CorrNet(
         Whether ``fit`` continues from the current weights, scaling statistics
         and optimiser state instead of starting afresh.
 
+    checkpoint_path : str or path-like, default=None
+        Where ``fit`` saves its whole training state after every epoch
+        (weights, optimiser, random state, epoch counters, loss and
+        validation history, best weights, scaling moments), atomically: a
+        kill during the write leaves the previous checkpoint whole. A
+        ``fit`` with a checkpoint there, the same parameters and the same
+        data (checked by a fingerprint of shapes and a few rows) resumes
+        from it; on the CPU with an integer ``random_state`` it ends bitwise
+        identical to an uninterrupted fit. A checkpoint of other data or
+        parameters is an error, never resumed; a finished one gives the
+        finished model. With ``distributed=True``, rank 0 writes it and
+        every rank resumes from it. It is read with
+        ``torch.load(weights_only=True)``, so it cannot run code. Not used by
+        ``partial_fit``.
+
     Attributes
     ----------
     n_features_in_ : int
@@ -483,6 +506,7 @@ class CorrNet(
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "checkpoint_path": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -517,6 +541,7 @@ class CorrNet(
         random_state=None,
         verbose=0,
         warm_start=False,
+        checkpoint_path=None,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -547,6 +572,7 @@ class CorrNet(
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
 
     # ------------------------------------------------------------------ fitting
 
@@ -589,7 +615,8 @@ class CorrNet(
         whole stream. With ``canonical=True`` the rotation is refitted on each
         call's rows: make the last chunk representative, or call
         ``partial_fit`` once more on a held sample. Not available with
-        ``early_stopping=True``.
+        ``early_stopping=True``, nor with ``checkpoint_path`` (pickle the
+        estimator between chunks instead).
 
         Parameters
         ----------
@@ -604,6 +631,11 @@ class CorrNet(
         self : object
             The model, trained one more pass.
         """
+        if self.checkpoint_path is not None:
+            raise ValueError(
+                "checkpoint_path applies to fit; to resume a stream, pickle the "
+                "estimator after each partial_fit call."
+            )
         return self._fit(X, y, incremental=True)
 
     def _fit(self, X, y, incremental):
@@ -662,7 +694,12 @@ class CorrNet(
             self.best_loss_ = None
         if early:
             scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
-        self._train(X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental)
+        checkpoint = None
+        if self.checkpoint_path is not None and reset and not incremental:
+            checkpoint = self._resume(X, Y, ranks)
+        self._train(
+            X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental, checkpoint
+        )
         self.module_.eval()
         self._fit_canonical(X, Y, paired if present is not None else None, ranks)
         return self
@@ -760,11 +797,16 @@ class CorrNet(
             self.module_, X, Y, stats, fit_rows, val_rows, ranks
         )
 
-    def _train(self, X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental):
+    def _train(
+        self, X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental,
+        checkpoint=None,
+    ):  # fmt: skip
         """Run up to ``n_epochs`` epochs; with ``scorer``, keep the best weights.
 
         The starting weights are scored too, so early stopping never ends on
-        weights that score worse on the held-out rows than the start.
+        weights that score worse on the held-out rows than the start. With a
+        ``checkpoint`` (see :meth:`_resume`), training continues from the
+        epoch it holds, and the state is saved after every epoch.
         """
         objective = Objective(
             self.correlation_weight,
@@ -782,12 +824,14 @@ class CorrNet(
         # DDP (distributed) averages gradients over ranks; it starts every
         # rank from rank 0's weights.
         step = ranks.wrap(TrainingStep(self.module_, objective, ranks))
-        best_state = None
+        best_state, done, already = None, 0, False
+        if checkpoint is not None:
+            best_state, done, already = checkpoint["resumed"]
         if scorer is not None and self.best_validation_score_ == -np.inf:
             self.best_validation_score_ = scorer()
             best_state = copy.deepcopy(self.module_.state_dict())
         verbose = self.verbose and ranks.rank == 0
-        for _ in range(n_epochs):
+        for epoch in range(done, 0 if already else n_epochs):
             terms = train_epoch(
                 step,
                 self._optimizer,
@@ -807,7 +851,13 @@ class CorrNet(
                 best_state = copy.deepcopy(self.module_.state_dict())
             if verbose:
                 self._log_epoch(terms)
-            if not incremental and self._no_improvement_count > self.n_iter_no_change:
+            stop = self._no_improvement_count > self.n_iter_no_change
+            stop = stop and not incremental
+            if checkpoint is not None and ranks.rank == 0:
+                finished = stop or epoch + 1 == n_epochs
+                state = self._training_state(best_state, epoch + 1, finished)
+                save_checkpoint(self.checkpoint_path, {**checkpoint["keys"], **state})
+            if stop:
                 if verbose:
                     print(
                         f"No improvement by tol={self.tol} in "
@@ -815,7 +865,7 @@ class CorrNet(
                     )
                 break
         else:
-            if not incremental and n_epochs:
+            if not incremental and n_epochs and not already:
                 warnings.warn(
                     f"CorrNet reached max_iter={self.max_iter} epochs without "
                     "converging; consider increasing max_iter.",
@@ -824,6 +874,63 @@ class CorrNet(
         del step, X_train, Y_train  # free a GPU copy before the canonical pass
         if best_state is not None:
             self.module_.load_state_dict(best_state)
+
+    def _resume(self, X, Y, ranks):
+        """The checkpoint's keys, and the state it holds restored (if any).
+
+        Every rank fingerprints its own rows; a saved checkpoint must match
+        each rank's fingerprint, or the fit is refused. Returns a dict with
+        ``keys`` (saved with every later checkpoint) and ``resumed``: (best
+        weights, epochs done, whether that fit had finished).
+        """
+        prints = ranks.gather(fingerprint(X, Y, self.get_params()))
+        keys = {"format": _CHECKPOINT_FORMAT, "fingerprints": prints}
+        saved = ranks.agree(lambda: load_checkpoint(self.checkpoint_path))
+        if saved is None:
+            return {"keys": keys, "resumed": (None, 0, False)}
+        same = (
+            saved.get("format") == _CHECKPOINT_FORMAT
+            and np.array_equal(np.asarray(saved["fingerprints"]), prints)
+        )
+        if not same:
+            raise ValueError(
+                f"checkpoint_path={os.fspath(self.checkpoint_path)!r} holds a fit of "
+                "other data or other parameters; move it away (or set another path) "
+                "to start afresh."
+            )
+        self.module_.load_state_dict(saved["module"])
+        self._optimizer.load_state_dict(saved["optimizer"])
+        name, keys_, pos, has_gauss, cached = saved["rng"]
+        self._rng.set_state(
+            (name, np.asarray(keys_, dtype=np.uint32), pos, has_gauss, cached)
+        )
+        self._set_scaling(
+            {v: tuple(np.asarray(m) for m in saved["moments"][v]) for v in ("x", "y")}
+        )
+        for name in _CHECKPOINTED:
+            setattr(self, name, saved[name])
+        self.loss_terms_ = {t: list(saved["loss_terms_"][t]) for t in TERMS}
+        return {"keys": keys, "resumed": (saved["best_state"], saved["epoch"],
+                                          saved["finished"])}  # fmt: skip
+
+    def _training_state(self, best_state, epoch, finished):
+        """What a checkpoint holds after ``epoch`` epochs of this fit."""
+        name, keys_, pos, has_gauss, cached = self._rng.get_state()
+        return {
+            "module": self.module_.state_dict(),
+            "optimizer": self._optimizer.state_dict(),
+            "rng": (name, keys_.astype(np.int64), int(pos), int(has_gauss),
+                    float(cached)),  # fmt: skip
+            "moments": {
+                v: tuple(np.asarray(m, dtype=np.float64) for m in self._moments[v])
+                for v in ("x", "y")
+            },
+            **{name: getattr(self, name) for name in _CHECKPOINTED},
+            "loss_terms_": self.loss_terms_,
+            "best_state": best_state,
+            "epoch": epoch,
+            "finished": finished,
+        }
 
     def _record_epoch(self, terms):
         if not np.isfinite(terms["loss"]):
