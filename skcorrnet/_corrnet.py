@@ -49,6 +49,7 @@ from ._distributed import LOCAL, check_same_settings, join, local_device
 from ._linear_cca import fit_linear_cca_from_moments
 from ._losses import CORRELATIONS, RANKING_LOSSES, TERMS, Objective
 from ._module import ACTIVATIONS, CorrNetModule
+from ._progress import EpochProgress
 from ._training import (
     SOLVERS,
     TrainingStep,
@@ -332,7 +333,10 @@ class CorrNet(
         int gives bitwise identical results on the CPU.
 
     verbose : int, default=0
-        Print each epoch's loss terms when positive.
+        When positive, print each epoch's loss terms, validation score and
+        seconds; an epoch that runs longer than 5 s also reports its
+        progress (rows done, rows/s, time left), as a tqdm bar when tqdm is
+        installed and the output is a terminal, else as a line every 5 s.
 
     warm_start : bool, default=False
         Whether ``fit`` continues from the current weights, scaling statistics
@@ -832,6 +836,7 @@ class CorrNet(
             best_state = copy.deepcopy(self.module_.state_dict())
         verbose = self.verbose and ranks.rank == 0
         for epoch in range(done, 0 if already else n_epochs):
+            progress = EpochProgress(self.n_iter_ + 1, int(ranks.sum([len(rows)])[0]))
             terms = train_epoch(
                 step,
                 self._optimizer,
@@ -843,7 +848,9 @@ class CorrNet(
                 self._rng,
                 present,
                 ranks,
+                progress if verbose else None,
             )
+            terms["seconds"] = progress.close()
             self._record_epoch(terms)
             # Every rank sees the same (all-reduced) loss and validation
             # score, so stopping decisions agree.
@@ -1089,7 +1096,7 @@ class CorrNet(
         line = ", ".join(f"{name}={terms[name]:.4f}" for name in ("loss", *TERMS))
         if self.validation_scores_:
             line += f", validation score={self.validation_scores_[-1]:.4f}"
-        print(f"Epoch {self.n_iter_}: {line}")
+        print(f"Epoch {self.n_iter_}: {line}, time={terms['seconds']:.1f} s")
 
     def _fit_canonical(self, X, Y, rows=None, ranks=LOCAL):
         """Fit the k x k linear CCA that orders and decorrelates the latents.

@@ -260,8 +260,9 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
 
 
 def train_epoch(
-    step, optimizer, X, Y, rows, stats, batch_size, rng, present=None, ranks=LOCAL
-):
+    step, optimizer, X, Y, rows, stats, batch_size, rng, present=None, ranks=LOCAL,
+    progress=None,
+):  # fmt: skip
     """One pass over ``rows`` of (X, Y); returns the row-weighted mean terms.
 
     Parameters
@@ -282,6 +283,8 @@ def train_epoch(
         view's values are NaN); None when every row is paired.
     ranks : LocalRanks or Ranks, default=LOCAL
         The processes training together, each on its own rows.
+    progress : callable, default=None
+        Called after each step with the rows done so far (of all ranks).
 
     Returns
     -------
@@ -298,9 +301,10 @@ def train_epoch(
         torch.zeros((0, X.shape[1]), device=device),
         torch.zeros((0, Y.shape[1]), device=device),
     )
-    current, data = None, None
+    current, data, done = None, None, 0
     for t in range(sizes.shape[1]):
         n_rows = int(sizes[:, t, 0].sum())
+        done += n_rows
         if n_rows == 0:
             continue
         mask = None
@@ -318,6 +322,8 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         sums += (n_rows / n_total) * torch.stack(list(terms.values())).cpu().numpy()
+        if progress is not None:
+            progress(done)
     # Reconstruction terms are this rank's rows' share; the others are global.
     sums[:3] = ranks.sum(sums[:3])
     terms = dict(zip(TERMS, sums.tolist()))

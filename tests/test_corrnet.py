@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import skcorrnet._progress
 from skcorrnet import CorrNet
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
@@ -116,7 +117,22 @@ def test_training_terms_are_recorded(views, capsys):
     np.testing.assert_allclose(model.loss_curve_, total, rtol=1e-5, atol=1e-5)
     assert model.best_loss_ == min(model.loss_curve_)
     out = capsys.readouterr().out
-    assert out.count("Epoch") == 4 and "correlation=" in out
+    assert out.count("Epoch") == 4 and "correlation=" in out and "time=" in out
+
+
+def test_long_epochs_report_their_progress(views, capsys, monkeypatch):
+    """Every step counts as long here: each reports rows done, rows/s and time
+    left, in plain lines (the output is not a terminal)."""
+    monkeypatch.setattr(skcorrnet._progress, "REPORT_EVERY", 0.0)
+    X, Y = views  # 300 rows: 3 batches of 100
+    fitted(X, Y, max_iter=2, batch_size=100, verbose=1, n_iter_no_change=np.inf)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "rows/s" in line]
+    assert [line.split(":")[1].split(" rows")[0].strip() for line in lines] == [
+        "100 of 300", "200 of 300", "300 of 300"
+    ] * 2
+    assert lines[0].startswith("Epoch 1:") and lines[-1].startswith("Epoch 2:")
+    fitted(X, Y, max_iter=2, batch_size=100, n_iter_no_change=np.inf)
+    assert "rows/s" not in capsys.readouterr().out  # verbose=0: silent
 
 
 def test_convergence_warning_and_tol_stopping(views):
