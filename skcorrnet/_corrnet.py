@@ -123,6 +123,12 @@ def _present_views(scan_x, scan_y):
     return ~x_missing, ~y_missing
 
 
+def _packed_rng(rng):
+    """A RandomState's state as one float64 vector (exact: keys are < 2**32)."""
+    _, keys, pos, has_gauss, cached = rng.get_state()
+    return np.concatenate([keys.astype(np.float64), [pos, has_gauss, cached]])
+
+
 def _finite_output(out, name):
     """``out``, or a ValueError naming the first row whose output overflowed."""
     bad = ~np.isfinite(out).all(axis=1)
@@ -860,10 +866,15 @@ class CorrNet(
                 self._log_epoch(terms)
             stop = self._no_improvement_count > self.n_iter_no_change
             stop = stop and not incremental
-            if checkpoint is not None and ranks.rank == 0:
-                finished = stop or epoch + 1 == n_epochs
-                state = self._training_state(best_state, epoch + 1, finished)
-                save_checkpoint(self.checkpoint_path, {**checkpoint["keys"], **state})
+            if checkpoint is not None:  # every rank's random state, saved by rank 0
+                rngs = ranks.gather(_packed_rng(self._rng))
+                if ranks.rank == 0:
+                    finished = stop or epoch + 1 == n_epochs
+                    state = self._training_state(best_state, epoch + 1, finished)
+                    save_checkpoint(
+                        self.checkpoint_path,
+                        {**checkpoint["keys"], **state, "rng": rngs},
+                    )
             if stop:
                 if verbose:
                     print(
@@ -907,10 +918,11 @@ class CorrNet(
             )
         self.module_.load_state_dict(saved["module"])
         self._optimizer.load_state_dict(saved["optimizer"])
-        name, keys_, pos, has_gauss, cached = saved["rng"]
+        packed = np.asarray(saved["rng"][ranks.rank])
         self._rng.set_state(
-            (name, np.asarray(keys_, dtype=np.uint32), pos, has_gauss, cached)
-        )
+            ("MT19937", packed[:-3].astype(np.uint32), int(packed[-3]),
+             int(packed[-2]), float(packed[-1]))
+        )  # fmt: skip
         self._set_scaling(
             {v: tuple(np.asarray(m) for m in saved["moments"][v]) for v in ("x", "y")}
         )
@@ -921,13 +933,11 @@ class CorrNet(
                                           saved["finished"])}  # fmt: skip
 
     def _training_state(self, best_state, epoch, finished):
-        """What a checkpoint holds after ``epoch`` epochs of this fit."""
-        name, keys_, pos, has_gauss, cached = self._rng.get_state()
+        """What a checkpoint holds after ``epoch`` epochs of this fit (with
+        every rank's random state, which ``_train`` gathers)."""
         return {
             "module": self.module_.state_dict(),
             "optimizer": self._optimizer.state_dict(),
-            "rng": (name, keys_.astype(np.int64), int(pos), int(has_gauss),
-                    float(cached)),  # fmt: skip
             "moments": {
                 v: tuple(np.asarray(m, dtype=np.float64) for m in self._moments[v])
                 for v in ("x", "y")

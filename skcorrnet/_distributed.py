@@ -12,6 +12,7 @@ communicates nothing, so the training code has one path.
 
 import os
 import zlib
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -170,6 +171,10 @@ def local_device(device):
     return device
 
 
+# Seconds a collective of a group CorrNet creates waits for every rank.
+DEFAULT_TIMEOUT_S = 300
+
+
 def join(device):
     """Join (or reuse) the default process group; its :class:`Ranks`.
 
@@ -195,8 +200,31 @@ def join(device):
             )
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", timeout=group_timeout()
+        )
     return Ranks(device)
+
+
+def group_timeout():
+    """How long a collective waits for a lost or stalled rank before failing.
+
+    ``SKCORRNET_DIST_TIMEOUT`` seconds (default :data:`DEFAULT_TIMEOUT_S`,
+    against torch's 30 minutes), for the groups CorrNet initialises; a group
+    the user initialises keeps the ``timeout`` given to
+    ``init_process_group``.
+    """
+    value = os.environ.get("SKCORRNET_DIST_TIMEOUT", str(DEFAULT_TIMEOUT_S))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(
+            "SKCORRNET_DIST_TIMEOUT must be a positive number of seconds, got "
+            f"{value!r}."
+        )
+    return timedelta(seconds=seconds)
 
 
 def check_same_settings(ranks, params, n_features, n_targets):

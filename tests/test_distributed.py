@@ -8,8 +8,10 @@ saved.
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ import torch
 from distributed_worker import FIT, N_TRAIN, gradient_batch, halves
 from skcorrnet import CorrNet
 from skcorrnet._data import merge_moments
+from skcorrnet._distributed import DEFAULT_TIMEOUT_S, group_timeout
 from skcorrnet._linear_cca import JointMoments
 from skcorrnet._losses import Objective, corrnet_loss
 from skcorrnet._module import CorrNetModule
@@ -210,3 +213,111 @@ def test_the_launch_example_trains_and_saves_from_rank_0(tmp_path):
     train = model.transform(X[:N_TRAIN], Y[:N_TRAIN])
     test = model.transform(X[N_TRAIN:], Y[N_TRAIN:])
     assert total_correlation(*train, *test) > 6.0  # 6.8-6.9 for one process
+
+
+def test_the_group_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("SKCORRNET_DIST_TIMEOUT", raising=False)
+    assert group_timeout().total_seconds() == DEFAULT_TIMEOUT_S < 30 * 60
+    monkeypatch.setenv("SKCORRNET_DIST_TIMEOUT", "7.5")
+    assert group_timeout().total_seconds() == 7.5
+    for bad in ("0", "-3", "soon"):
+        monkeypatch.setenv("SKCORRNET_DIST_TIMEOUT", bad)
+        with pytest.raises(ValueError, match="SKCORRNET_DIST_TIMEOUT"):
+            group_timeout()
+
+
+LONG_FIT = """
+import warnings
+warnings.simplefilter("ignore")
+from distributed_worker import halves
+from skcorrnet import CorrNet
+X, Y = halves()
+import os
+rank = int(os.environ["RANK"])
+CorrNet(distributed=True, init="random", early_stopping=False, max_iter=500,
+        n_components=10, verbose=1, random_state=0).fit(X[rank::2], Y[rank::2])
+"""
+
+
+@pytest.mark.slow  # two processes trained until one is lost: make test-all
+@pytest.mark.parametrize("fault", [signal.SIGSTOP, signal.SIGKILL])
+def test_a_lost_peer_outside_torchrun_stops_the_others_in_time(tmp_path, fault):
+    """Ranks launched by hand (no torchrun to stop the group): when rank 1
+    stalls or dies mid-fit, rank 0 raises within the group timeout."""
+    timeout = 8
+    env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(29500 + os.getpid() % 1000),
+           "SKCORRNET_DIST_TIMEOUT": str(timeout), "PYTHONPATH": str(WORKER.parent),
+           "PYTHONWARNINGS": "ignore"}  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LONG_FIT], env={**env, "RANK": str(rank)},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    try:
+        for line in procs[0].stdout:  # rank 0 logs epochs: training is under way
+            if line.startswith("Epoch 2:"):
+                break
+        os.kill(procs[1].pid, fault)
+        lost = time.monotonic()
+        rest = procs[0].communicate(timeout=timeout + 60)[0]
+        waited = time.monotonic() - lost
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert procs[0].returncode != 0, rest[-2000:]
+    assert waited < timeout + 30, f"rank 0 waited {waited:.0f} s"
+
+
+CHECKPOINTED_FIT = """
+import os, pickle, sys, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {tests!r})
+import torch.distributed as dist
+from distributed_worker import halves
+from skcorrnet import CorrNet
+X, Y = halves()
+rank = int(os.environ["RANK"])
+out, checkpoint = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
+model = CorrNet(distributed=True, init="random", early_stopping=False, max_iter=40,
+                hidden_layer_sizes=(64,), n_components=10, verbose=1, random_state=0,
+                checkpoint_path=checkpoint).fit(X[rank::2], Y[rank::2])
+with open(f"{{out}}-{{rank}}.pkl", "wb") as f:
+    pickle.dump(model, f)
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow  # three 2-rank launches: make test-all runs it
+def test_a_relaunched_group_resumes_from_rank_0s_checkpoint(tmp_path):
+    """Kill a rank mid-fit under torchrun (which stops the group), launch the
+    group again with the same checkpoint: it resumes, every rank restoring its
+    own random state, and ends as an uninterrupted 2-rank fit does."""
+    script = tmp_path / "fit.py"
+    script.write_text(CHECKPOINTED_FIT.format(tests=str(WORKER.parent)))
+
+    def launch(*args):
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node", "2", str(script), *map(str, args)]  # fmt: skip
+
+    _run([launch(tmp_path / "whole")], tmp_path)
+    checkpoint = tmp_path / "fit.pt"
+    group = subprocess.Popen(
+        launch(tmp_path / "resumed", checkpoint), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    for line in group.stdout:
+        if line.startswith("Epoch 8:"):
+            break
+    os.killpg(group.pid, signal.SIGKILL)  # the launcher and both ranks
+    group.wait()
+    done = torch.load(checkpoint, weights_only=True)["epoch"]
+    assert 8 <= done < 40
+    _run([launch(tmp_path / "resumed", checkpoint)], tmp_path)
+    load = _loader(tmp_path)
+    assert _same_model(load("whole", 0), load("resumed", 0))
+    assert _same_model(load("resumed", 0), load("resumed", 1))
