@@ -123,6 +123,11 @@ def _present_views(scan_x, scan_y):
     return ~x_missing, ~y_missing
 
 
+def _saved_moments(saved):
+    """A checkpoint's scaling moments, as numpy values."""
+    return {v: tuple(np.asarray(m) for m in saved["moments"][v]) for v in ("x", "y")}
+
+
 def _packed_rng(rng):
     """A RandomState's state as one float64 vector (exact: keys are < 2**32)."""
     _, keys, pos, has_gauss, cached = rng.get_state()
@@ -360,8 +365,8 @@ class CorrNet(
         parameters is an error, never resumed; a finished one gives the
         finished model. With ``distributed=True``, rank 0 writes it and
         every rank resumes from it. It is read with
-        ``torch.load(weights_only=True)``, so it cannot run code. Not used by
-        ``partial_fit``.
+        ``torch.load(weights_only=True)``, so it cannot run code.
+        ``partial_fit`` saves after each call (see there).
 
     Attributes
     ----------
@@ -625,8 +630,10 @@ class CorrNet(
         whole stream. With ``canonical=True`` the rotation is refitted on each
         call's rows: make the last chunk representative, or call
         ``partial_fit`` once more on a held sample. Not available with
-        ``early_stopping=True``, nor with ``checkpoint_path`` (pickle the
-        estimator between chunks instead).
+        ``early_stopping=True``. With ``checkpoint_path``, each call saves the
+        state; a fresh estimator given the same path restores it and skips
+        the chunks it has trained on (each checked by its fingerprint), so
+        feeding the stream again from its start resumes it.
 
         Parameters
         ----------
@@ -641,11 +648,6 @@ class CorrNet(
         self : object
             The model, trained one more pass.
         """
-        if self.checkpoint_path is not None:
-            raise ValueError(
-                "checkpoint_path applies to fit; to resume a stream, pickle the "
-                "estimator after each partial_fit call."
-            )
         return self._fit(X, y, incremental=True)
 
     def _fit(self, X, y, incremental):
@@ -668,6 +670,14 @@ class CorrNet(
             X.shape[1],
             Y.shape[1],
         )
+        streaming = self.checkpoint_path is not None and incremental
+        if streaming:
+            train, restored = self._stream_checkpoint(
+                X, Y, ranks, reset, device, hidden
+            )
+            if not train:
+                return self  # a chunk the checkpoint has trained on
+            reset = reset and not restored
         # One pass over each view: statistics, missing rows, and (for streamed
         # views, which check_array has not read) finiteness.
         scans, present = ranks.agree(lambda: self._scan(X, Y))
@@ -712,6 +722,8 @@ class CorrNet(
         )
         self.module_.eval()
         self._fit_canonical(X, Y, paired if present is not None else None, ranks)
+        if streaming:
+            self._save_stream(ranks)
         return self
 
     def _hidden_sizes(self):
@@ -916,6 +928,12 @@ class CorrNet(
                 "other data or other parameters; move it away (or set another path) "
                 "to start afresh."
             )
+        self._restore(saved, ranks)
+        return {"keys": keys, "resumed": (saved["best_state"], saved["epoch"],
+                                          saved["finished"])}  # fmt: skip
+
+    def _restore(self, saved, ranks):
+        """Set the training state to a checkpoint's (this rank's random state)."""
         self.module_.load_state_dict(saved["module"])
         self._optimizer.load_state_dict(saved["optimizer"])
         packed = np.asarray(saved["rng"][ranks.rank])
@@ -923,14 +941,68 @@ class CorrNet(
             ("MT19937", packed[:-3].astype(np.uint32), int(packed[-3]),
              int(packed[-2]), float(packed[-1]))
         )  # fmt: skip
-        self._set_scaling(
-            {v: tuple(np.asarray(m) for m in saved["moments"][v]) for v in ("x", "y")}
-        )
+        self._set_scaling(_saved_moments(saved))
         for name in _CHECKPOINTED:
             setattr(self, name, saved[name])
         self.loss_terms_ = {t: list(saved["loss_terms_"][t]) for t in TERMS}
-        return {"keys": keys, "resumed": (saved["best_state"], saved["epoch"],
-                                          saved["finished"])}  # fmt: skip
+
+    def _stream_checkpoint(self, X, Y, ranks, reset, device, hidden):
+        """``partial_fit``'s checkpoint: restore it, or replay the stream.
+
+        A fresh estimator whose checkpoint exists restores it, then replays:
+        each call's chunk must be the next one the checkpoint trained on (same
+        fingerprint) and is skipped, so a stream restarted from its beginning
+        resumes at its first new chunk. Returns (whether to train on the
+        chunk, whether a checkpoint was restored).
+        """
+        prints = ranks.gather(fingerprint(X, Y, self.get_params()))
+        restored = False
+        if reset:
+            self._stream, self._replayed = [], 0
+            saved = ranks.agree(lambda: load_checkpoint(self.checkpoint_path))
+            if saved is not None:
+                if saved.get("format") != _CHECKPOINT_FORMAT or "chunks" not in saved:
+                    raise ValueError(
+                        f"checkpoint_path={os.fspath(self.checkpoint_path)!r} holds "
+                        "a fit, not a partial_fit stream; move it away to start afresh."
+                    )
+                self._initialize(X, Y, _saved_moments(saved), device, hidden)
+                self._restore(saved, ranks)
+                self._rotation = saved["rotation"] and {
+                    v: tuple(np.asarray(a) for a in saved["rotation"][v])
+                    for v in ("x", "y")
+                }
+                self.canonical_correlations_ = saved["canonical_correlations_"]
+                if self.canonical_correlations_ is not None:
+                    self.canonical_correlations_ = np.asarray(
+                        self.canonical_correlations_
+                    )
+                self._stream = [np.asarray(c) for c in saved["chunks"]]
+                restored = True
+        position = self._replayed
+        self._replayed += 1
+        if position < len(self._stream):
+            if not np.array_equal(self._stream[position], prints):
+                raise ValueError(
+                    f"Chunk {position} of this stream differs from the chunk "
+                    f"{os.fspath(self.checkpoint_path)!r} trained on (other rows, "
+                    "order or parameters): replay the stream from its start."
+                )
+            return False, restored
+        self._stream.append(prints)
+        return True, restored
+
+    def _save_stream(self, ranks):
+        """After a ``partial_fit`` call: the state, the rotation, the chunks."""
+        rngs = ranks.gather(_packed_rng(self._rng))
+        if ranks.rank == 0:
+            state = self._training_state(None, 1, False)
+            save_checkpoint(
+                self.checkpoint_path,
+                {**state, "format": _CHECKPOINT_FORMAT, "rng": rngs,
+                 "chunks": self._stream, "rotation": self._rotation,
+                 "canonical_correlations_": self.canonical_correlations_},
+            )  # fmt: skip
 
     def _training_state(self, best_state, epoch, finished):
         """What a checkpoint holds after ``epoch`` epochs of this fit (with

@@ -141,7 +141,9 @@ def main():
     )
     save(args.out, "missing", rank, model.fit(Xs, Ys))
 
-    model = CorrNet(distributed=True, n_components=10, random_state=rank)
+    model = CorrNet(
+        distributed=True, n_components=10, hidden_layer_sizes=(64,), random_state=rank
+    )
     for chunk in np.array_split(np.arange(mine.stop - mine.start), 3):
         model.partial_fit(X[mine][chunk], Y[mine][chunk])
     save(args.out, "partial", rank, model)

@@ -130,10 +130,33 @@ def test_a_kill_during_the_write_leaves_the_last_checkpoint(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.pt"]  # no temporary left
 
 
-def test_partial_fit_refuses_a_checkpoint_path(digit_halves, tmp_path):
+def test_a_stream_fed_again_resumes_at_its_first_new_chunk(digit_halves, tmp_path):
+    """partial_fit saves after each chunk. A new estimator on the same path,
+    fed the stream from its start, skips the chunks the checkpoint trained on
+    and ends as the uninterrupted stream does; another stream is refused."""
     L, R = digit_halves
-    with pytest.raises(ValueError, match="pickle the estimator"):
-        CorrNet(checkpoint_path=tmp_path / "x.pt").partial_fit(L, R)
+    chunks = np.array_split(np.arange(len(L)), 5)
+    settings = dict(
+        n_components=4, hidden_layer_sizes=(16,), random_state=0, device="cpu"
+    )
+    whole, path = CorrNet(**settings), tmp_path / "stream.pt"
+    for rows in chunks:
+        whole.partial_fit(L[rows], R[rows])
+    first = CorrNet(checkpoint_path=path, **settings)
+    for rows in chunks[:3]:  # then the process dies
+        first.partial_fit(L[rows], R[rows])
+    again = CorrNet(checkpoint_path=path, **settings)
+    for rows in chunks:
+        again.partial_fit(L[rows], R[rows])
+    assert_same_fit(again, whole)
+    np.testing.assert_array_equal(again.transform(L), whole.transform(L))
+    other = CorrNet(checkpoint_path=path, **settings)
+    with pytest.raises(ValueError, match="Chunk 0 of this stream differs"):
+        other.partial_fit(L[chunks[1]], R[chunks[1]])
+    with pytest.raises(ValueError, match="holds a fit, not a partial_fit stream"):
+        fitted = tmp_path / "fit.pt"
+        fit(L, R, max_iter=1, checkpoint_path=fitted)
+        CorrNet(checkpoint_path=fitted, **settings).partial_fit(L, R)
 
 
 KILLED_FIT = """
