@@ -123,6 +123,19 @@ def _present_views(scan_x, scan_y):
     return ~x_missing, ~y_missing
 
 
+def _paired_rows(n_rows, present, ranks):
+    """This rank's rows with both views, and their number over every rank."""
+    paired = np.arange(n_rows)
+    if present is not None:
+        paired = np.flatnonzero(present[0] & present[1])
+    n_paired = int(ranks.sum([len(paired)])[0])
+    if n_paired < 2:
+        raise ValueError(
+            f"CorrNet needs at least 2 rows with both views, got {n_paired}."
+        )
+    return paired, n_paired
+
+
 def _saved_moments(saved):
     """A checkpoint's scaling moments, as numpy values."""
     return {v: tuple(np.asarray(m) for m in saved["moments"][v]) for v in ("x", "y")}
@@ -660,16 +673,9 @@ class CorrNet(
         # error in its data stops every rank (``agree``) instead of hanging.
         ranks = join(device) if self.distributed else LOCAL
         X, Y = ranks.agree(lambda: self._validate_xy(X, y, reset=reset))
-        check_same_settings(
-            ranks,
-            {
-                key: value
-                for key, value in self.get_params().items()
-                if key not in ("device", "random_state", "verbose")
-            },
-            X.shape[1],
-            Y.shape[1],
-        )
+        free = ("device", "random_state", "verbose")
+        settings = {k: v for k, v in self.get_params().items() if k not in free}
+        check_same_settings(ranks, settings, X.shape[1], Y.shape[1])
         streaming = self.checkpoint_path is not None and incremental
         if streaming:
             train, restored = self._stream_checkpoint(
@@ -681,14 +687,7 @@ class CorrNet(
         # One pass over each view: statistics, missing rows, and (for streamed
         # views, which check_array has not read) finiteness.
         scans, present = ranks.agree(lambda: self._scan(X, Y))
-        paired = np.arange(X.shape[0])
-        if present is not None:
-            paired = np.flatnonzero(present[0] & present[1])
-        n_paired = int(ranks.sum([len(paired)])[0])
-        if n_paired < 2:
-            raise ValueError(
-                f"CorrNet needs at least 2 rows with both views, got {n_paired}."
-            )
+        paired, n_paired = _paired_rows(X.shape[0], present, ranks)
         moments = self._merged_moments(scans, ranks, incremental and not reset)
         if reset:
             self._initialize(X, Y, moments, device, hidden)
@@ -831,15 +830,10 @@ class CorrNet(
         epoch it holds, and the state is saved after every epoch.
         """
         objective = Objective(
-            self.correlation_weight,
-            self.ranking_weight,
-            self.ranking_loss,
-            self.ranking_temperature,
-            self.ranking_margin,
-            self.unpaired_weight,
-            self.alpha,
-            self.correlation,
-        )
+            self.correlation_weight, self.ranking_weight, self.ranking_loss,
+            self.ranking_temperature, self.ranking_margin, self.unpaired_weight,
+            self.alpha, self.correlation,
+        )  # fmt: skip
         # On a GPU, in-memory views that fit are copied there once.
         device = torch.device(self.device_)
         X_train, Y_train = stage_on_device(X, device), stage_on_device(Y, device)
@@ -878,15 +872,9 @@ class CorrNet(
                 self._log_epoch(terms)
             stop = self._no_improvement_count > self.n_iter_no_change
             stop = stop and not incremental
-            if checkpoint is not None:  # every rank's random state, saved by rank 0
-                rngs = ranks.gather(_packed_rng(self._rng))
-                if ranks.rank == 0:
-                    finished = stop or epoch + 1 == n_epochs
-                    state = self._training_state(best_state, epoch + 1, finished)
-                    save_checkpoint(
-                        self.checkpoint_path,
-                        {**checkpoint["keys"], **state, "rng": rngs},
-                    )
+            if checkpoint is not None:
+                finished = stop or epoch + 1 == n_epochs
+                self._save(checkpoint["keys"], ranks, best_state, epoch + 1, finished)
             if stop:
                 if verbose:
                     print(
@@ -992,21 +980,26 @@ class CorrNet(
         self._stream.append(prints)
         return True, restored
 
-    def _save_stream(self, ranks):
-        """After a ``partial_fit`` call: the state, the rotation, the chunks."""
+    def _save(self, keys, ranks, best_state=None, epoch=1, finished=False):
+        """Checkpoint the training state with ``keys``: every rank's random
+        state is gathered, and rank 0 writes."""
         rngs = ranks.gather(_packed_rng(self._rng))
         if ranks.rank == 0:
-            state = self._training_state(None, 1, False)
-            save_checkpoint(
-                self.checkpoint_path,
-                {**state, "format": _CHECKPOINT_FORMAT, "rng": rngs,
-                 "chunks": self._stream, "rotation": self._rotation,
-                 "canonical_correlations_": self.canonical_correlations_},
-            )  # fmt: skip
+            state = self._training_state(best_state, epoch, finished)
+            save_checkpoint(self.checkpoint_path, {**keys, **state, "rng": rngs})
+
+    def _save_stream(self, ranks):
+        """After a ``partial_fit`` call: the state, the rotation, the chunks."""
+        self._save(
+            {"format": _CHECKPOINT_FORMAT, "chunks": self._stream,
+             "rotation": self._rotation,
+             "canonical_correlations_": self.canonical_correlations_},
+            ranks,
+        )  # fmt: skip
 
     def _training_state(self, best_state, epoch, finished):
         """What a checkpoint holds after ``epoch`` epochs of this fit (with
-        every rank's random state, which ``_train`` gathers)."""
+        every rank's random state, which :meth:`_save` gathers)."""
         return {
             "module": self.module_.state_dict(),
             "optimizer": self._optimizer.state_dict(),

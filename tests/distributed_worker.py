@@ -126,6 +126,7 @@ def main():
         distributed=True,
         early_stopping=True,
         n_iter_no_change=3,
+        tol=0.05,
         n_components=10,
         max_iter=80,
         random_state=0,
