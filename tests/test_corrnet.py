@@ -381,6 +381,17 @@ def test_canonical_components_are_ordered_and_decorrelated(digit_halves):
         np.testing.assert_allclose(within, np.eye(6), atol=1e-3)
 
 
+def test_canonical_components_are_scaled_by_their_correlation(digit_halves):
+    """Each training component's standard deviation is its canonical correlation,
+    so cosines weigh a weakly shared direction less."""
+    L, R = digit_halves
+    model = CorrNet(n_components=4, max_iter=5, random_state=0).fit(L, R)
+    zx, zy = model.transform(L, R)
+    rho = model.canonical_correlations_
+    np.testing.assert_allclose(zx.std(axis=0, ddof=1), rho, rtol=1e-3)
+    np.testing.assert_allclose(zy.std(axis=0, ddof=1), rho, rtol=1e-3)
+
+
 def test_canonical_rotation_is_exactly_undone(views):
     """Training does not depend on ``canonical``: the same seed gives the same
     network, so decoding must agree whether or not the rotation is applied."""
