@@ -3,6 +3,7 @@
 - :func:`machine`: CPU model, cores, versions and device, saved with every result.
 - :func:`status_mib`: the process's memory figures, from /proc/self/status.
 - :func:`digits_tasks`: the two real two-view tasks that ship with scikit-learn.
+- :func:`two_factor_views`: scikit-learn's compare-cross-decomposition data.
 - :func:`latent_factor_views`: synthetic views with a known spectrum of
   population canonical correlations.
 - :func:`save`: JSON (every number) and markdown (the table) under ``results/``.
@@ -92,6 +93,20 @@ def label_ranks(model, X_test, Y_test):
     dist = pairwise_distances(image_emb, label_emb, metric="cosine")
     true = dist[np.arange(len(dist)), Y_test.argmax(axis=1)]
     return (dist <= true[:, None]).sum(axis=1)  # ties count against the true label
+
+
+def two_factor_views(n=500, seed=0):
+    """scikit-learn's compare-cross-decomposition example data (seed 0 as there).
+
+    Two latent factors, each copied into two columns of X and of Y, plus unit
+    noise.
+    """
+    rng = np.random.RandomState(seed)
+    l1, l2 = rng.normal(size=n), rng.normal(size=n)
+    latents = np.array([l1, l1, l2, l2]).T
+    X = latents + rng.normal(size=4 * n).reshape((n, 4))
+    Y = latents + rng.normal(size=4 * n).reshape((n, 4))
+    return X, Y
 
 
 def spectrum(n_pairs=50, high=0.95, low=0.2):

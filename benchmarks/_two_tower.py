@@ -16,9 +16,7 @@ import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-
-def _tower(n_in, n_out, width=256):
-    return nn.Sequential(nn.Linear(n_in, width), nn.ReLU(), nn.Linear(width, n_out))
+from _deep_peers import _mlp
 
 
 class TwoTower:
@@ -37,7 +35,7 @@ class TwoTower:
         self.scalers_ = [StandardScaler().fit(X), StandardScaler().fit(Y)]
         x, y = self._views(X, Y)
         self.towers_ = nn.ModuleList(
-            [_tower(v.shape[1], self.n_components) for v in (x, y)]
+            [_mlp(v.shape[1], self.n_components) for v in (x, y)]
         )
         self.log_scale_ = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         params = [*self.towers_.parameters(), self.log_scale_]

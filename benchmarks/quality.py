@@ -43,6 +43,7 @@ from sklearn.model_selection import train_test_split
 
 from _common import (
     RidgeCCA,
+    two_factor_views,
     digits_tasks,
     machine,
     markdown_table,
@@ -90,19 +91,9 @@ def tasks(quick):
     }
     if not quick:
         linnerud = load_linnerud()
-        out["2factor"] = (*two_factor_task(), None, [2], 0.5)
+        out["2factor"] = (*two_factor_views(), None, [2], 0.5)
         out["linnerud"] = (linnerud.data, linnerud.target, None, [1, 2, 3], 0.3)
     return out
-
-
-def two_factor_task(n=500):
-    """scikit-learn's compare-cross-decomposition example data (seeded as there)."""
-    rng = np.random.RandomState(0)
-    l1, l2 = rng.normal(size=n), rng.normal(size=n)
-    latents = np.array([l1, l1, l2, l2]).T
-    X = latents + rng.normal(size=4 * n).reshape((n, 4))
-    Y = latents + rng.normal(size=4 * n).reshape((n, 4))
-    return X, Y
 
 
 def nonlinear_task():

@@ -15,19 +15,15 @@ import warnings
 import numpy as np
 from sklearn.cross_decomposition import CCA
 
-from _common import RidgeCCA, machine, markdown_table, save
+from _common import RidgeCCA, machine, markdown_table, save, two_factor_views
 from skcorrnet import CorrNet
 
 N_DRAWS = 10
 
 
 def draw(seed, n=500):
-    """The example's data, drawn with ``seed`` (the example itself uses 0)."""
-    rng = np.random.RandomState(seed)
-    l1, l2 = rng.normal(size=n), rng.normal(size=n)
-    latents = np.array([l1, l1, l2, l2]).T
-    X = latents + rng.normal(size=4 * n).reshape((n, 4))
-    Y = latents + rng.normal(size=4 * n).reshape((n, 4))
+    """The example's data drawn with ``seed``: first half to train, second held out."""
+    X, Y = two_factor_views(n, seed)
     half = n // 2
     return X[:half], X[half:], Y[:half], Y[half:]
 

@@ -847,8 +847,9 @@ class CorrNet(
             self.best_validation_score_ = scorer()
             best_state = copy.deepcopy(self.module_.state_dict())
         verbose = self.verbose and ranks.rank == 0
+        epoch_rows = int(ranks.sum([len(rows)])[0])  # of every rank, for progress
         for epoch in range(done, 0 if already else n_epochs):
-            progress = EpochProgress(self.n_iter_ + 1, int(ranks.sum([len(rows)])[0]))
+            progress = EpochProgress(self.n_iter_ + 1, epoch_rows)
             terms = train_epoch(
                 step,
                 self._optimizer,
