@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from distributed_worker import FIT, N_TRAIN, gradient_batch, halves
+from golden import assert_as_recorded, distributed_fits, recorded, skip_reason
 from skcorrnet import CorrNet
 from skcorrnet._data import merge_moments
 from skcorrnet._distributed import DEFAULT_TIMEOUT_S, group_timeout
@@ -128,6 +129,12 @@ def test_two_ranks_match_one_process_on_all_rows(torchrun):
     assert abs(split.score(*test) - single.score(*test)) < 0.05
     # A later fit on the same data gives the same model: the group is healthy.
     assert _same_model(split, torchrun("after-errors", 0))
+
+
+@pytest.mark.skipif(recorded() is None, reason=skip_reason())
+def test_two_rank_fits_are_as_recorded(torchrun):
+    # In-memory shards, and one-view rows with the ranking term (tests/golden.py).
+    assert_as_recorded(distributed_fits(torchrun))
 
 
 def test_gradient_is_the_global_batch_gradient(torchrun):
