@@ -7,11 +7,15 @@
 - :func:`latent_factor_views`: synthetic views with a known spectrum of
   population canonical correlations.
 - :func:`save`: JSON (every number) and markdown (the table) under ``results/``.
+- :func:`run_child`: one measurement in a fresh process (its own memory, its
+  own torch threads), read back as the JSON line it prints last.
 - :class:`RidgeCCA`: the closed-form CCA competitor, its ridge chosen by CV.
 """
 
 import json
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +201,27 @@ def save(name, payload, lines, quick=False, output=RESULTS):
     (output / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=float))
     print("\n".join(lines))
     return output / stem
+
+
+def run_child(script, arguments, launcher=(), timeout=None):
+    """Run ``script`` with ``arguments`` in a fresh Python; its last JSON line.
+
+    ``launcher`` goes between the interpreter and the script (e.g. ``("-m",
+    "torch.distributed.run", ...)``). Raises RuntimeError with the child's
+    output (and its ``returncode`` and ``last_line``) when it fails, and lets
+    ``subprocess.TimeoutExpired`` through.
+    """
+    command = [sys.executable, *launcher, str(script), *map(str, arguments)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        error = RuntimeError(
+            f"{' '.join(command)} failed with exit {done.returncode}:\n"
+            f"{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        )
+        error.returncode = done.returncode
+        error.last_line = ((done.stderr or done.stdout).strip().splitlines() or [""])[-1]
+        raise error
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def pyplot():

@@ -23,8 +23,6 @@ Writes benchmarks/results/distributed.{json,md}.
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -32,7 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import latent_factor_views, machine, markdown_table, save, spectrum
+from _common import (
+    latent_factor_views,
+    machine,
+    markdown_table,
+    run_child,
+    save,
+    spectrum,
+)
 
 K = 50
 P = 392
@@ -94,21 +99,11 @@ def child(spec):
 
 def run(spec):
     """Launch one configuration; its rank-0 JSON line."""
-    command = [sys.executable, __file__, "--child", json.dumps(spec)]
+    launcher = ()
     if spec["processes"] > 1:
-        command[1:1] = [
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            str(spec["processes"]),
-        ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{spec} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
-        )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+        launcher = ("-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node", spec["processes"])  # fmt: skip
+    result = run_child(__file__, ["--child", json.dumps(spec)], map(str, launcher))
     print(result, flush=True)
     return result
 

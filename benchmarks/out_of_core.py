@@ -23,8 +23,6 @@ Writes benchmarks/results/out_of_core.{json,md,png}.
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,6 +36,7 @@ from _common import (
     machine,
     markdown_table,
     pyplot,
+    run_child,
     save,
     spectrum,
     status_mib,
@@ -179,19 +178,9 @@ def child(spec, device):
     print(json.dumps(result))
 
 
-def run_child(spec, device):
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        json.dumps(spec),
-        "--device",
-        device,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{spec} failed:\n{done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+def measure(spec, device):
+    """One study's measurement, in a fresh process; its JSON line."""
+    result = run_child(__file__, ["--child", json.dumps(spec), "--device", device])
     print(result, flush=True)
     return result
 
@@ -244,17 +233,17 @@ def main():
         for n in memmap_ns:
             paths = write_memmaps(n, folder)
             results.append(
-                run_child({"study": "memmap", "n": n, "paths": paths}, args.device)
+                measure({"study": "memmap", "n": n, "paths": paths}, args.device)
             )
             for p in paths:
                 Path(p).unlink()
     for kind in ("sparse", "dense"):
         results.append(
-            run_child({"study": "sparse", "n": sparse_n, "input": kind}, args.device)
+            measure({"study": "sparse", "n": sparse_n, "input": kind}, args.device)
         )
     for method in ("CorrNet", "hand loop"):
         results.append(
-            run_child({"study": "loop", "n": loop_n, "method": method}, args.device)
+            measure({"study": "loop", "n": loop_n, "method": method}, args.device)
         )
     payload = {"machine": machine(args.device), "results": results}
 

@@ -25,7 +25,6 @@ import argparse
 import json
 import resource
 import subprocess
-import sys
 import time
 import warnings
 
@@ -35,6 +34,7 @@ from _common import (
     machine,
     markdown_table,
     pyplot,
+    run_child,
     save,
     spectrum,
     status_mib,
@@ -92,28 +92,18 @@ def child(method, n, cap_gib, device):
     print(json.dumps(result))
 
 
-def run_child(method, n, args):
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        method,
-        str(n),
-        "--cap-gib",
-        str(args.cap_gib),
-        "--device",
-        args.device,
-    ]
+def measure(method, n, args):
+    """One method at n rows, in a fresh process: its result, or why it failed."""
+    arguments = ["--child", method, n, "--cap-gib", args.cap_gib, "--device", args.device]
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+        result = run_child(__file__, arguments, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return {"method": method, "n": n, "status": f"timeout (>{args.timeout:.0f} s)"}
-    if done.returncode != 0:
+    except RuntimeError as exc:
         # Killed by the kernel or failed outside Python's MemoryError: report it.
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-        return {"method": method, "n": n, "status": f"exit {done.returncode}: {tail[0][:120]}"}
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+        status = f"exit {exc.returncode}: {exc.last_line[:120]}"
+        return {"method": method, "n": n, "status": status}
     result["wall_s"] = time.perf_counter() - start
     return result
 
@@ -169,7 +159,7 @@ def main():
         results = []
         for n in ns:
             for method in METHODS:
-                results.append(run_child(method, n, args))
+                results.append(measure(method, n, args))
                 print(results[-1], flush=True)
         payload = {
             "machine": machine(args.device),

@@ -30,7 +30,7 @@ from ._linear_cca import (
     fit_linear_cca_from_moments,
     held_out_total_correlation as _held_out_total,
 )
-from ._losses import dense
+from ._objective import dense
 from .metrics import _true_item_ranks
 from ._training import map_batches
 

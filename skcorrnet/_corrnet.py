@@ -7,6 +7,7 @@ mirrors :class:`sklearn.neural_network.MLPRegressor` (``max_iter`` epochs,
 """
 
 import copy
+import functools
 import os
 import warnings
 from numbers import Integral, Real
@@ -22,7 +23,6 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_consistent_length, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -36,7 +36,6 @@ from ._data import (
     moments_std,
     output_dtype,
     scan_view,
-    stage_on_device,
 )
 from ._checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from ._canonical import (
@@ -47,16 +46,16 @@ from ._canonical import (
 )
 from ._distributed import LOCAL, check_same_settings, join, local_device
 from ._linear_cca import fit_linear_cca_from_moments
-from ._losses import CORRELATIONS, RANKING_LOSSES, TERMS, Objective
 from ._module import ACTIVATIONS, CorrNetModule
-from ._progress import EpochProgress
+from ._objective import CORRELATIONS, RANKING_LOSSES, Objective
 from ._training import (
     SOLVERS,
-    TrainingStep,
+    History,
+    Schedule,
+    Trainer,
     make_optimizer,
     map_batches,
     resolve_device,
-    train_epoch,
 )
 
 __all__ = ["CorrNet"]
@@ -73,12 +72,11 @@ _MAX_SCORE_FIT_ROWS = 8192
 # Smallest scale of a canonical component (its correlation, if larger), so
 # that inverse_transform stays finite for an uncorrelated component.
 _MIN_COMPONENT_SCALE = 1e-3
-# Version of the checkpoint layout, and the estimator attributes it saves.
-_CHECKPOINT_FORMAT = 1
-_CHECKPOINTED = (
-    "n_iter_", "loss_", "loss_curve_", "_no_improvement_count", "best_loss_",
-    "validation_scores_", "best_validation_score_",
-)  # fmt: skip
+# Version of the checkpoint layout (2: the training history as History.state).
+_CHECKPOINT_FORMAT = 2
+# The name of each view's data in messages.
+_NAMES = {"x": "X", "y": "y", None: "the components"}
+_INDEX = {"x": 0, "y": 1}
 # Held-out rows per process that the retrieval score ranks among (a pool of
 # im2recipe's 1k size; the score's cost is quadratic in it).
 _MAX_RANK_ROWS = 1000
@@ -667,22 +665,13 @@ class CorrNet(
         reset = not hasattr(self, "module_") or (
             not self.warm_start and not incremental
         )
-        hidden = self._hidden_sizes()
-        device = self._device(reset)
-        # In a distributed fit every rank runs this on its own rows; a rank's
-        # error in its data stops every rank (``agree``) instead of hanging.
-        ranks = join(device) if self.distributed else LOCAL
-        X, Y = ranks.agree(lambda: self._validate_xy(X, y, reset=reset))
-        free = ("device", "random_state", "verbose")
-        settings = {k: v for k, v in self.get_params().items() if k not in free}
-        check_same_settings(ranks, settings, X.shape[1], Y.shape[1])
+        device, ranks, X, Y = self._join_and_validate(X, y, reset)
         streaming = self.checkpoint_path is not None and incremental
         if streaming:
-            train, restored = self._stream_checkpoint(
-                X, Y, ranks, reset, device, hidden
-            )
-            if not train:
-                return self  # a chunk the checkpoint has trained on
+            train, restored = self._stream_checkpoint(X, Y, ranks, reset, device)
+            if not train:  # a chunk the checkpoint has trained on
+                self._keep_float64_copy()
+                return self
             reset = reset and not restored
         # One pass over each view: statistics, missing rows, and (for streamed
         # views, which check_array has not read) finiteness.
@@ -690,10 +679,9 @@ class CorrNet(
         paired, n_paired = _paired_rows(X.shape[0], present, ranks)
         moments = self._merged_moments(scans, ranks, incremental and not reset)
         if reset:
-            self._initialize(X, Y, moments, device, hidden)
+            self._initialize(X, Y, moments, device)
         elif incremental:
             self._set_scaling(moments)
-        stats = self._stats_on_device()
         early = self._early_stopping(incremental, n_paired, X, Y)
         rows, val_rows = np.arange(X.shape[0]), None
         if early:
@@ -704,26 +692,75 @@ class CorrNet(
         if reset and self._starts_linear(X, Y):
             train_paired = np.intersect1d(rows, paired, assume_unique=True)
             self._start_linear(X, Y, train_paired, ranks)
-        n_epochs = 1 if incremental else self.max_iter
-        if early is None:  # too few rows to validate training: the linear start
-            n_epochs = 0
-        scorer = None
-        if early and self.validation_scores_ is None:
-            self.validation_scores_, self.best_validation_score_ = [], -np.inf
-            self.best_loss_ = None
-        if early:
-            scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
-        checkpoint = None
-        if self.checkpoint_path is not None and reset and not incremental:
-            checkpoint = self._resume(X, Y, ranks)
-        self._train(
-            X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental, checkpoint
-        )
-        self.module_.eval()
+        resumable = reset and not incremental  # fit resumes from a checkpoint
+        self._run(
+            (X, Y, rows, present), val_rows, paired, ranks, early, incremental,
+            resumable,
+        )  # fmt: skip
         self._fit_canonical(X, Y, paired if present is not None else None, ranks)
         if streaming:
             self._save_stream(ranks)
         return self
+
+    def _join_and_validate(self, X, y, reset):
+        """The device, the ranks (of a distributed fit, else LOCAL) and the
+        validated views.
+
+        In a distributed fit every rank runs this on its own rows; a rank's
+        error in its data stops every rank (``agree``) instead of hanging,
+        and so do ranks that differ in data width or settings.
+        """
+        self._hidden_sizes()  # validated before any data is read
+        device = self._device(reset)
+        ranks = join(device) if self.distributed else LOCAL
+        X, Y = ranks.agree(lambda: self._validate_xy(X, y, reset=reset))
+        free = ("device", "random_state", "verbose")
+        settings = {k: v for k, v in self.get_params().items() if k not in free}
+        check_same_settings(ranks, settings, X.shape[1], Y.shape[1])
+        return device, ranks, X, Y
+
+    def _run(self, data, val_rows, paired, ranks, early, incremental, resumable):
+        """Train on ``data`` = (X, Y, rows, present) with the kept trainer.
+
+        ``early`` (see :meth:`_early_stopping`): True scores ``val_rows``
+        after each epoch, None trains no epoch (the linear start is the
+        model). With ``resumable`` and a ``checkpoint_path``, training resumes
+        from the checkpoint and saves after every epoch.
+        """
+        X, Y, rows, present = data
+        stats = self._stats_on_device()
+        n_epochs = 0 if early is None else 1 if incremental else self.max_iter
+        scorer = resume = on_epoch = None
+        if early:
+            self._history.start_validation()
+            scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
+        if self.checkpoint_path is not None and resumable:
+            keys, resume = self._resume(X, Y, ranks)
+            on_epoch = functools.partial(self._save, keys, ranks)
+        self._trainer(ranks).run(
+            (*data, stats), self._history, n_epochs, scorer, not incremental, resume,
+            on_epoch,
+        )  # fmt: skip
+        self._history.publish(self)
+        self.module_.eval()
+        self._keep_float64_copy()
+
+    def _keep_float64_copy(self):
+        """Refresh the float64 copy of the network that float64 input runs
+        through (made once per fit call, not once per inference call)."""
+        self._module64 = copy.deepcopy(self.module_).double()
+
+    def _trainer(self, ranks):
+        """The trainer of this fit: the last call's when nothing it holds has
+        changed (so a distributed partial_fit wraps the module in DDP once)."""
+        params = self.get_params()
+        objective = Objective.from_params(params)
+        schedule = Schedule.from_params(params)
+        trainer = getattr(self, "_kept_trainer", None)
+        parts = (self.module_, self._optimizer, objective, ranks, schedule, self._rng)
+        if trainer is None or not trainer.matches(*parts):
+            trainer = self._kept_trainer = Trainer(*parts)
+        return trainer
 
     def _hidden_sizes(self):
         """``hidden_layer_sizes`` as a tuple of ints (an int, a list or an array)."""
@@ -818,95 +855,20 @@ class CorrNet(
             self.module_, X, Y, stats, fit_rows, val_rows, ranks
         )
 
-    def _train(
-        self, X, Y, rows, present, stats, ranks, n_epochs, scorer, incremental,
-        checkpoint=None,
-    ):  # fmt: skip
-        """Run up to ``n_epochs`` epochs; with ``scorer``, keep the best weights.
-
-        The starting weights are scored too, so early stopping never ends on
-        weights that score worse on the held-out rows than the start. With a
-        ``checkpoint`` (see :meth:`_resume`), training continues from the
-        epoch it holds, and the state is saved after every epoch.
-        """
-        objective = Objective(
-            self.correlation_weight, self.ranking_weight, self.ranking_loss,
-            self.ranking_temperature, self.ranking_margin, self.unpaired_weight,
-            self.alpha, self.correlation,
-        )  # fmt: skip
-        # On a GPU, in-memory views that fit are copied there once.
-        device = torch.device(self.device_)
-        X_train, Y_train = stage_on_device(X, device), stage_on_device(Y, device)
-        # DDP (distributed) averages gradients over ranks; it starts every
-        # rank from rank 0's weights.
-        step = ranks.wrap(TrainingStep(self.module_, objective, ranks))
-        best_state, done, already = None, 0, False
-        if checkpoint is not None:
-            best_state, done, already = checkpoint["resumed"]
-        if scorer is not None and self.best_validation_score_ == -np.inf:
-            self.best_validation_score_ = scorer()
-            best_state = copy.deepcopy(self.module_.state_dict())
-        verbose = self.verbose and ranks.rank == 0
-        epoch_rows = int(ranks.sum([len(rows)])[0])  # of every rank, for progress
-        for epoch in range(done, 0 if already else n_epochs):
-            progress = EpochProgress(self.n_iter_ + 1, epoch_rows)
-            terms = train_epoch(
-                step,
-                self._optimizer,
-                X_train,
-                Y_train,
-                rows,
-                stats,
-                self.batch_size,
-                self._rng,
-                present,
-                ranks,
-                progress if verbose else None,
-            )
-            terms["seconds"] = progress.close()
-            self._record_epoch(terms)
-            # Every rank sees the same (all-reduced) loss and validation
-            # score, so stopping decisions agree.
-            if self._update_no_improvement(scorer):
-                best_state = copy.deepcopy(self.module_.state_dict())
-            if verbose:
-                self._log_epoch(terms)
-            stop = self._no_improvement_count > self.n_iter_no_change
-            stop = stop and not incremental
-            if checkpoint is not None:
-                finished = stop or epoch + 1 == n_epochs
-                self._save(checkpoint["keys"], ranks, best_state, epoch + 1, finished)
-            if stop:
-                if verbose:
-                    print(
-                        f"No improvement by tol={self.tol} in "
-                        f"{self.n_iter_no_change} epochs: stopping."
-                    )
-                break
-        else:
-            if not incremental and n_epochs and not already:
-                warnings.warn(
-                    f"CorrNet reached max_iter={self.max_iter} epochs without "
-                    "converging; consider increasing max_iter.",
-                    ConvergenceWarning,
-                )
-        del step, X_train, Y_train  # free a GPU copy before the canonical pass
-        if best_state is not None:
-            self.module_.load_state_dict(best_state)
-
     def _resume(self, X, Y, ranks):
         """The checkpoint's keys, and the state it holds restored (if any).
 
         Every rank fingerprints its own rows; a saved checkpoint must match
-        each rank's fingerprint, or the fit is refused. Returns a dict with
-        ``keys`` (saved with every later checkpoint) and ``resumed``: (best
-        weights, epochs done, whether that fit had finished).
+        each rank's fingerprint, or the fit is refused. Returns ``keys``
+        (saved with every later checkpoint) and where the checkpointed fit
+        stopped: (best weights, epochs done, whether it had finished), or
+        None.
         """
         prints = ranks.gather(fingerprint(X, Y, self.get_params()))
         keys = {"format": _CHECKPOINT_FORMAT, "fingerprints": prints}
         saved = ranks.agree(lambda: load_checkpoint(self.checkpoint_path))
         if saved is None:
-            return {"keys": keys, "resumed": (None, 0, False)}
+            return keys, None
         same = (
             saved.get("format") == _CHECKPOINT_FORMAT
             and np.array_equal(np.asarray(saved["fingerprints"]), prints)
@@ -915,11 +877,10 @@ class CorrNet(
             raise ValueError(
                 f"checkpoint_path={os.fspath(self.checkpoint_path)!r} holds a fit of "
                 "other data or other parameters; move it away (or set another path) "
-                "to start afresh."
+                "to start afresh (a checkpoint of an older skcorrnet is refused too)."
             )
         self._restore(saved, ranks)
-        return {"keys": keys, "resumed": (saved["best_state"], saved["epoch"],
-                                          saved["finished"])}  # fmt: skip
+        return keys, (saved["best_state"], saved["epoch"], saved["finished"])
 
     def _restore(self, saved, ranks):
         """Set the training state to a checkpoint's (this rank's random state)."""
@@ -931,11 +892,10 @@ class CorrNet(
              int(packed[-2]), float(packed[-1]))
         )  # fmt: skip
         self._set_scaling(_saved_moments(saved))
-        for name in _CHECKPOINTED:
-            setattr(self, name, saved[name])
-        self.loss_terms_ = {t: list(saved["loss_terms_"][t]) for t in TERMS}
+        self._history = History.from_state(saved)
+        self._history.publish(self)
 
-    def _stream_checkpoint(self, X, Y, ranks, reset, device, hidden):
+    def _stream_checkpoint(self, X, Y, ranks, reset, device):
         """``partial_fit``'s checkpoint: restore it, or replay the stream.
 
         A fresh estimator whose checkpoint exists restores it, then replays:
@@ -955,7 +915,7 @@ class CorrNet(
                         f"checkpoint_path={os.fspath(self.checkpoint_path)!r} holds "
                         "a fit, not a partial_fit stream; move it away to start afresh."
                     )
-                self._initialize(X, Y, _saved_moments(saved), device, hidden)
+                self._initialize(X, Y, _saved_moments(saved), device)
                 self._restore(saved, ranks)
                 self._rotation = saved["rotation"] and {
                     v: tuple(np.asarray(a) for a in saved["rotation"][v])
@@ -1008,24 +968,11 @@ class CorrNet(
                 v: tuple(np.asarray(m, dtype=np.float64) for m in self._moments[v])
                 for v in ("x", "y")
             },
-            **{name: getattr(self, name) for name in _CHECKPOINTED},
-            "loss_terms_": self.loss_terms_,
+            **self._history.state(),
             "best_state": best_state,
             "epoch": epoch,
             "finished": finished,
         }
-
-    def _record_epoch(self, terms):
-        if not np.isfinite(terms["loss"]):
-            raise ValueError(
-                f"Training diverged at epoch {self.n_iter_ + 1} (loss is "
-                f"{terms['loss']}); lower learning_rate_init."
-            )
-        self.n_iter_ += 1
-        self.loss_ = terms["loss"]
-        self.loss_curve_.append(terms["loss"])
-        for name in TERMS:
-            self.loss_terms_[name].append(terms[name])
 
     def _scan(self, X, Y):
         """Each view's :class:`ViewScan` of this call's rows, and the present views.
@@ -1035,12 +982,7 @@ class CorrNet(
         """
         allow_nan = self.allow_missing_views
         scans = {
-            view: scan_view(
-                A,
-                "X" if view == "x" else "y",
-                allow_nan=allow_nan,
-                check=is_streamed(A),
-            )
+            view: scan_view(A, _NAMES[view], allow_nan=allow_nan, check=is_streamed(A))
             for view, A in (("x", X), ("y", Y))
         }
         present = _present_views(scans["x"], scans["y"]) if allow_nan else None
@@ -1055,16 +997,7 @@ class CorrNet(
             )
         check_consistent_length(X, y)
         X = self._check_view(X, "X", reset=reset, fitting=True)
-        Y = self._check_view(y, "y", reset=reset, fitting=True)
-        one_d = Y.ndim == 1
-        if one_d:
-            Y = Y.reshape(-1, 1)
-        if reset:
-            self._predict_1d = one_d
-            self.n_targets_ = Y.shape[1]
-        else:
-            self._check_n_targets(Y)
-        return X, Y
+        return X, self._validate_y(y, reset=reset, fitting=True)
 
     def _check_view(self, A, name, reset=False, fitting=False):
         """A view as CorrNet reads it, validated without a full copy.
@@ -1098,7 +1031,7 @@ class CorrNet(
                 f"{self.n_targets_} features as input."
             )
 
-    def _initialize(self, X, Y, moments, device, hidden):
+    def _initialize(self, X, Y, moments, device):
         self._rng = check_random_state(self.random_state)
         self.device_ = str(device)
         # Sparse views are scaled but not centred (centring would densify them).
@@ -1111,7 +1044,7 @@ class CorrNet(
             X.shape[1],
             Y.shape[1],
             self.n_components,
-            hidden,
+            self._hidden_sizes(),
             self.activation,
             self.latent_activation,
             generator,
@@ -1119,14 +1052,10 @@ class CorrNet(
         self._optimizer = make_optimizer(
             self.solver, self.module_.parameters(), self.learning_rate_init
         )
+        self._kept_trainer = None
         self._n_features_out = self.n_components
-        self.n_iter_ = 0
-        self.loss_curve_ = []
-        self.loss_terms_ = {name: [] for name in TERMS}
-        self._no_improvement_count = 0
-        self.best_loss_ = np.inf
-        self.validation_scores_ = None
-        self.best_validation_score_ = None
+        self._history = History()
+        self._history.publish(self)
         self.linear_start_ridge_ = None
 
     def _set_scaling(self, moments):
@@ -1149,30 +1078,6 @@ class CorrNet(
                 std = np.ones_like(mean)
             setattr(self, f"{view}_mean_", mean)
             setattr(self, f"{view}_std_", std)
-
-    def _update_no_improvement(self, scorer):
-        """Book-keep the stopping criterion; True when this epoch is the best."""
-        if scorer is None:
-            loss = self.loss_curve_[-1]
-            worse = loss > self.best_loss_ - self.tol
-            improved = loss < self.best_loss_
-            if improved:
-                self.best_loss_ = loss
-        else:
-            score = scorer()
-            self.validation_scores_.append(score)
-            worse = score < self.best_validation_score_ + self.tol
-            improved = score > self.best_validation_score_
-            if improved:
-                self.best_validation_score_ = score
-        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
-        return improved
-
-    def _log_epoch(self, terms):
-        line = ", ".join(f"{name}={terms[name]:.4f}" for name in ("loss", *TERMS))
-        if self.validation_scores_:
-            line += f", validation score={self.validation_scores_[-1]:.4f}"
-        print(f"Epoch {self.n_iter_}: {line}, time={terms['seconds']:.1f} s")
 
     def _fit_canonical(self, X, Y, rows=None, ranks=LOCAL):
         """Fit the k x k linear CCA that orders and decorrelates the latents.
@@ -1228,21 +1133,24 @@ class CorrNet(
         self.module_.eval()
         if output_dtype(A) == np.float32:
             return self.module_, torch.float32
-        return copy.deepcopy(self.module_).double(), torch.float64
+        return self._module64, torch.float64
 
     def _latent(self, view, A):
         """Raw latent units h(x) or h(y) of the rows of A, in A's dtype."""
         module, dtype = self._network(A)
-        stats = self._stats_on_device(dtype)[0 if view == "x" else 1]
-        pre = module.pre_x if view == "x" else module.pre_y
+        stats = self._stats_on_device(dtype)[_INDEX[view]]
+        encoder = module.encoder(view)
         return map_batches(
-            lambda a: module.latent(pre(a)), [A], [stats], names=self._checked(A, view)
+            lambda a: module.latent(encoder(a)),
+            [A],
+            [stats],
+            names=self._checked(A, view),
         )
 
     @staticmethod
     def _checked(A, view):
         """``names`` for map_batches: check a streamed view's blocks as read."""
-        return ["X" if view == "x" else "y"] if is_streamed(A) else None
+        return [_NAMES[view]] if is_streamed(A) else None
 
     def _embed(self, view, A):
         """Components of view ``view``: the latent, rotated when canonical."""
@@ -1250,7 +1158,7 @@ class CorrNet(
         if self._rotation is not None:
             mean, weights, _ = self._rotation[view]
             h = (h - mean) @ weights
-        return _finite_output(h, "X" if view == "x" else "y").astype(
+        return _finite_output(h, _NAMES[view]).astype(
             output_dtype(A), copy=False
         )
 
@@ -1260,7 +1168,7 @@ class CorrNet(
         ``source`` is "x" or "y" for data of that view, None for latents.
         """
         module, dtype = self._network(A)
-        decode = module.decoder_x if target == "x" else module.decoder_y
+        decode = module.decoder(target)
         if source is None:
             identity = tuple(
                 torch.full(
@@ -1270,27 +1178,30 @@ class CorrNet(
             )
             out = map_batches(decode, [A], [identity])
         else:
-            stats = self._stats_on_device(dtype)[0 if source == "x" else 1]
-            pre = module.pre_x if source == "x" else module.pre_y
+            stats = self._stats_on_device(dtype)[_INDEX[source]]
+            encoder = module.encoder(source)
             out = map_batches(
-                lambda a: decode(module.latent(pre(a))),
+                lambda a: decode(module.latent(encoder(a))),
                 [A],
                 [stats],
                 names=self._checked(A, source),
             )
-        if target == "x":
-            mean, std = self.x_mean_, self.x_std_
-        else:
-            mean, std = self.y_mean_, self.y_std_
-        name = {"x": "X", "y": "y", None: "the components"}[source]
-        out = _finite_output(out * std + mean, name)
+        mean, std = getattr(self, f"{target}_mean_"), getattr(self, f"{target}_std_")
+        out = _finite_output(out * std + mean, _NAMES[source])
         return out.astype(output_dtype(A), copy=False)
 
-    def _validate_y(self, y):
-        Y = self._check_view(y, "y")
-        if Y.ndim == 1:
+    def _validate_y(self, y, reset=False, fitting=False):
+        """y as a 2-d view (see :meth:`_check_view`); ``reset`` records
+        whether it was 1-d and its width, else they are checked."""
+        Y = self._check_view(y, "y", reset=reset, fitting=fitting)
+        one_d = Y.ndim == 1
+        if one_d:
             Y = Y.reshape(-1, 1)
-        self._check_n_targets(Y)
+        if reset:
+            self._predict_1d = one_d
+            self.n_targets_ = Y.shape[1]
+        else:
+            self._check_n_targets(Y)
         return Y
 
     def transform(self, X, y=None):
@@ -1455,6 +1366,10 @@ class CorrNet(
         # Tensors go to the CPU, so a model trained on a GPU unpickles anywhere.
         # (A copy: object.__getstate__ returns the instance's own __dict__.)
         state = dict(super().__getstate__())
+        # The kept trainer (it may hold a DDP wrapper) and the float64 copy
+        # of the network are rebuilt when needed.
+        state.pop("_kept_trainer", None)
+        state.pop("_module64", None)
         if "module_" in state:
             state["module_"] = copy.deepcopy(self.module_).cpu()
         if "_optimizer" in state:
@@ -1474,6 +1389,7 @@ class CorrNet(
             )
             self.device_ = "cpu"
         self.module_.to(self.device_)
+        self._keep_float64_copy()
         optimizer_state = self._optimizer
         self._optimizer = make_optimizer(
             self.solver, self.module_.parameters(), self.learning_rate_init

@@ -23,7 +23,7 @@ import torch
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 __all__ = [
-    "INFERENCE_ROWS",
+    "BLOCK_ROWS",
     "ViewScan",
     "check_streamed",
     "is_streamed",
@@ -31,15 +31,17 @@ __all__ = [
     "moments_std",
     "output_dtype",
     "read_rows",
+    "row_blocks",
     "row_nbytes",
     "scan_view",
     "stage_on_device",
     "to_tensor",
 ]
 
-# Rows per block when a pass needs no gradient (statistics, inference): large
-# enough to amortise per-call overhead, small enough to bound the memory used.
-INFERENCE_ROWS = 4096
+# Rows per block when a pass needs no gradient (statistics, moments,
+# inference): large enough to amortise per-call overhead, small enough to bound
+# the memory used.
+BLOCK_ROWS = 4096
 
 # Fraction of the free GPU memory that in-memory training data may take to be
 # copied to the GPU once (the rest is left for the network and its batches).
@@ -80,6 +82,19 @@ def check_streamed(A, name, min_rows=1):
             "of 1 is required."
         )
     return A
+
+
+def row_blocks(n_rows, rows=None):
+    """The row blocks of a pass: slices of all ``n_rows`` rows, or chunks of
+    the sorted indices ``rows``, :data:`BLOCK_ROWS` at a time."""
+    if rows is None:
+        return [
+            slice(start, min(start + BLOCK_ROWS, n_rows))
+            for start in range(0, n_rows, BLOCK_ROWS)
+        ]
+    return [
+        rows[start : start + BLOCK_ROWS] for start in range(0, len(rows), BLOCK_ROWS)
+    ]
 
 
 def output_dtype(A):
@@ -160,7 +175,7 @@ def to_tensor(block, stats):
 
 
 def stage_on_device(A, device):
-    """A view's training rows as one float32 tensor on a GPU, when they fit.
+    """A view as one float32 tensor on a GPU, when it fits.
 
     In-memory dense arrays are copied to the GPU once, and batches are then
     gathered there; streamed and sparse views, views too large for half the
@@ -182,7 +197,7 @@ class ViewScan:
     ----------
     moments : tuple of (int, ndarray, ndarray)
         Row count, column means and sums of squared deviations of the rows
-        without NaN, merged into the moments passed to :func:`scan_view`.
+        without NaN.
     missing : ndarray of bool or None
         Rows that are entirely NaN (None when NaN is not allowed).
     partial : ndarray of bool or None
@@ -227,20 +242,18 @@ def _check_float32_range(values, name, first_row=None):
         )
 
 
-def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
+def scan_view(A, name, allow_nan=False, check=False):
     """Statistics, finiteness and missing rows of a view, in one pass.
 
-    Dense views are read in blocks of :data:`INFERENCE_ROWS` rows converted
-    to float64 (no float64 copy of the view is made); sparse views use their
-    stored values. ``moments`` (those of earlier data, as in
-    ``StandardScaler.partial_fit``) are merged with the rows' own.
+    Dense views are read in blocks of :data:`BLOCK_ROWS` rows converted to
+    float64 (no float64 copy of the view is made); sparse views use their
+    stored values.
 
     Parameters
     ----------
     A : ndarray, streamed array or CSR matrix
     name : str
         "X" or "y", for error messages.
-    moments : tuple of (int, ndarray, ndarray), default=(0, 0.0, 0.0)
     allow_nan : bool, default=False
         Whether NaN marks missing rows (then ``missing`` and ``partial`` are
         returned and rows with NaN are left out of the moments); infinity is
@@ -262,14 +275,15 @@ def scan_view(A, name, moments=(0, 0.0, 0.0), allow_nan=False, check=False):
         _check_float32_range(A.data, name)
         mean, var = mean_variance_axis(A, axis=0)
         n = A.shape[0]
-        moments = merge_moments(moments, (n, mean.astype(np.float64), var * float(n)))
+        moments = (n, mean.astype(np.float64), var * float(n))
         if not allow_nan:
             return ViewScan(moments)
         none = np.zeros(n, dtype=bool)
         return ViewScan(moments, none, none)
-    missing, partial = [], []
-    for start in range(0, A.shape[0], INFERENCE_ROWS):
-        block = np.asarray(A[start : start + INFERENCE_ROWS], dtype=np.float64)
+    missing, partial, moments = [], [], (0, 0.0, 0.0)
+    for rows in row_blocks(A.shape[0]):
+        start = rows.start
+        block = np.asarray(A[rows], dtype=np.float64)
         if check or allow_nan:
             nan = np.isnan(block)
             bad = np.isinf(block).any(axis=1)

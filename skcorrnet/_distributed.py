@@ -32,6 +32,7 @@ class LocalRanks:
 
     rank = 0
     world_size = 1
+    group = None  # the process group (a trainer is kept while it lasts)
 
     def sum(self, values):
         """Element-wise sum over ranks of a float64 array."""
@@ -71,6 +72,7 @@ class Ranks(LocalRanks):
     def __init__(self, device):
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
+        self.group = dist.group.WORLD
         self.device = device
         backend = str(dist.get_backend()).lower()
         if device.type == "cuda" and "nccl" in backend:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils.extmath import svd_flip
 
-from ._data import merge_moments
+from ._data import merge_moments, row_blocks
 
 __all__ = [
     "RIDGES",
@@ -34,8 +34,6 @@ _TINY = 1e-12
 # Eigenvalues below this fraction of the largest are numerically zero: the
 # directions of a collinear (or constant) set of columns.
 _NULL = 1e-10
-# Rows per block when accumulating moments: bounds the float64 working copy.
-_BLOCK_ROWS = 4096
 
 
 class JointMoments:
@@ -152,8 +150,7 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     cca : LinearCCA
     """
     moments = JointMoments()
-    for start in range(0, A.shape[0], _BLOCK_ROWS):
-        rows = slice(start, start + _BLOCK_ROWS)
+    for rows in row_blocks(A.shape[0]):
         moments.update(np.hstack([np.asarray(A[rows]), np.asarray(B[rows])]))
     return fit_linear_cca_from_moments(
         moments, A.shape[1], n_components, reg, invertible

@@ -141,6 +141,14 @@ class CorrNetModule(nn.Module):
         self.decoder_x.start_from(decoders[0], rows=False)
         self.decoder_y.start_from(decoders[1], rows=False)
 
+    def encoder(self, view):
+        """The encoder path of view ``"x"`` (W) or ``"y"`` (V)."""
+        return self.encoder_x if view == "x" else self.encoder_y
+
+    def decoder(self, view):
+        """The decoder of view ``"x"`` or ``"y"``."""
+        return self.decoder_x if view == "x" else self.decoder_y
+
     def pre_x(self, x):
         """W x: the x view's contribution to the latent pre-activation."""
         return self.encoder_x(x)

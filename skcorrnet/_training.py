@@ -1,4 +1,10 @@
-"""Minibatch training and batched inference for a CorrNetModule.
+"""The training run of a CorrNetModule, and batched inference.
+
+:class:`Trainer` runs the epochs of a fit: it plans each epoch's batches, takes
+the optimiser steps (through DistributedDataParallel in a distributed fit),
+records each epoch in a :class:`History`, stops when the loss or the
+validation score stops improving, logs on rank 0 and restores the best
+weights.
 
 Data stay where the caller keeps them (a numpy array, a memmap, a sparse
 matrix): each batch's rows are read, converted to float32 and standardised on
@@ -7,24 +13,38 @@ O(batch), never a full copy. Streamed views (memmaps, h5py datasets) are read
 in shuffled blocks of contiguous rows, so the disk is read sequentially.
 """
 
+import copy
 import functools
+import warnings
+from dataclasses import dataclass, fields
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-from ._data import INFERENCE_ROWS, is_streamed, read_rows, row_nbytes, to_tensor
+from ._data import (
+    is_streamed,
+    read_rows,
+    row_blocks,
+    row_nbytes,
+    stage_on_device,
+    to_tensor,
+)
 from ._distributed import LOCAL
-from ._losses import TERMS, corrnet_loss
+from ._objective import RECONSTRUCTION_TERMS, TERMS, corrnet_loss
+from ._progress import EpochProgress
 
 __all__ = [
     "SOLVERS",
+    "History",
+    "Schedule",
+    "Trainer",
     "TrainingStep",
     "make_optimizer",
     "map_batches",
     "resolve_device",
-    "train_epoch",
 ]
 
 SOLVERS = {
@@ -241,17 +261,16 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
     parts = _epoch_parts(X, Y, rows, batch_size, rng, present)
     steps, local_sizes = [], []
     for index, (_, part_rows, part_present) in enumerate(parts):
-        paired = None
+        both = paired = None
         if part_present is not None:
-            paired = (part_present[0] & part_present[1])[part_rows]
+            both = part_present[0] & part_present[1]  # once per part, not per batch
+            paired = both[part_rows]
         count = len(part_rows) if paired is None or not share[2] else paired.sum()
         for batch in _batches(
             part_rows, _n_batches(int(count), batch_size, share), rng, paired
         ):
             steps.append((index, batch))
-            n_paired = len(batch)
-            if part_present is not None:
-                n_paired = int((part_present[0] & part_present[1])[batch].sum())
+            n_paired = len(batch) if both is None else int(both[batch].sum())
             local_sizes.append((len(batch), n_paired))
     n_steps = int(ranks.gather(np.array([len(steps)])).max())
     padded = np.zeros((n_steps, 2), dtype=np.int64)
@@ -259,94 +278,270 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
     return steps, parts, ranks.gather(padded)
 
 
-def train_epoch(
-    step, optimizer, X, Y, rows, stats, batch_size, rng, present=None, ranks=LOCAL,
-    progress=None,
-):  # fmt: skip
-    """One pass over ``rows`` of (X, Y); returns the row-weighted mean terms.
+@dataclass(frozen=True)
+class Schedule:
+    """How epochs are run and stopped: the estimator's parameters of the same
+    names (:meth:`from_params`)."""
+
+    batch_size: int
+    max_iter: int
+    tol: float
+    n_iter_no_change: float
+    verbose: int
+
+    @classmethod
+    def from_params(cls, params):
+        """The schedule of an estimator's ``get_params()``."""
+        return cls(**{field.name: params[field.name] for field in fields(cls)})
+
+
+class History:
+    """What the epochs of a fit recorded, under the estimator's attribute names.
+
+    ``validation_scores_`` and ``best_validation_score_`` are None, and
+    ``best_loss_`` the lowest training loss, until :meth:`start_validation`
+    (early stopping), as in MLPRegressor.
+    """
+
+    # Estimator attributes (published after a run), then private state.
+    PUBLIC = ("n_iter_", "loss_", "loss_curve_", "loss_terms_", "best_loss_",
+              "validation_scores_", "best_validation_score_")  # fmt: skip
+    STATE = PUBLIC + ("no_improvement_count",)
+
+    def __init__(self):
+        self.n_iter_, self.loss_, self.loss_curve_ = 0, None, []
+        self.loss_terms_ = {name: [] for name in TERMS}
+        self.best_loss_ = np.inf
+        self.validation_scores_ = self.best_validation_score_ = None
+        self.no_improvement_count = 0
+
+    def start_validation(self):
+        """Score held-out rows from now on (once per estimator, kept by warm starts)."""
+        if self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            self.best_loss_ = None
+
+    def add_epoch(self, terms):
+        """Add an epoch's loss and terms; a non-finite loss is an error."""
+        if not np.isfinite(terms["loss"]):
+            raise ValueError(
+                f"Training diverged at epoch {self.n_iter_ + 1} (loss is "
+                f"{terms['loss']}); lower learning_rate_init."
+            )
+        self.n_iter_ += 1
+        self.loss_ = terms["loss"]
+        self.loss_curve_.append(terms["loss"])
+        for name in TERMS:
+            self.loss_terms_[name].append(terms[name])
+
+    def improved(self, score, tol):
+        """Judge the last epoch by its loss, or by its validation ``score``
+        (not None with early stopping); True when it is the best so far."""
+        if score is None:
+            worse = self.loss_ > self.best_loss_ - tol
+            improved = self.loss_ < self.best_loss_
+            self.best_loss_ = min(self.loss_, self.best_loss_)
+        else:
+            self.validation_scores_.append(score)
+            worse = score < self.best_validation_score_ + tol
+            improved = score > self.best_validation_score_
+            if improved:
+                self.best_validation_score_ = score
+        self.no_improvement_count = self.no_improvement_count + 1 if worse else 0
+        return improved
+
+    def state(self):
+        """Plain values, for a checkpoint."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    @classmethod
+    def from_state(cls, state):
+        history = cls()
+        for name in cls.STATE:
+            setattr(history, name, state[name])
+        history.loss_terms_ = {t: list(state["loss_terms_"][t]) for t in TERMS}
+        return history
+
+    def publish(self, estimator):
+        """Set the estimator's attributes of the same names."""
+        for name in self.PUBLIC:
+            setattr(estimator, name, getattr(self, name))
+
+
+class Trainer:
+    """The training run of a module: epochs, stopping, the best weights.
+
+    A trainer is kept across ``partial_fit`` calls (see :meth:`matches`), so a
+    distributed fit wraps the module in DistributedDataParallel once.
 
     Parameters
     ----------
-    step : TrainingStep, or it wrapped in DistributedDataParallel
-    X, Y : ndarray, streamed array, CSR matrix, or tensor staged on the device
-    rows : ndarray of int
-        The rows of X and Y to train on (the others may be held out).
-    stats : tuple of ((x_mean, x_scale), (y_mean, y_scale))
-        Standardisation tensors, on the module's device and in its dtype; a
-        mean of None leaves the view uncentred.
-    batch_size : int
-        Rows of the global batch (of all ranks together).
+    module : CorrNetModule
+    optimizer : torch.optim.Optimizer
+    objective : Objective
+    ranks : LocalRanks or Ranks
+        The processes training together, each on its own rows.
+    schedule : Schedule
     rng : numpy.random.RandomState
         Drives the shuffling.
-    present : tuple of two bool ndarrays over all rows of X, default=None
-        Which rows have their x view and which their y view (the missing
-        view's values are NaN); None when every row is paired.
-    ranks : LocalRanks or Ranks, default=LOCAL
-        The processes training together, each on its own rows.
-    progress : callable, default=None
-        Called after each step with the rows done so far (of all ranks).
-
-    Returns
-    -------
-    dict of str to float
-        ``loss`` and each of :data:`TERMS`, averaged over the epoch's rows
-        (of all ranks).
     """
-    step.train()
-    device = stats[0][1].device
-    steps, parts, sizes = _plan_epoch(X, Y, rows, batch_size, rng, present, ranks)
-    n_total = sizes[:, :, 0].sum()
-    sums = np.zeros(len(TERMS))
-    empty = (  # this rank's batch at steps where it has no rows left
-        torch.zeros((0, X.shape[1]), device=device),
-        torch.zeros((0, Y.shape[1]), device=device),
-    )
-    current, data, done = None, None, 0
-    for t in range(sizes.shape[1]):
-        n_rows = int(sizes[:, t, 0].sum())
-        done += n_rows
-        if n_rows == 0:
-            continue
-        mask = None
-        if t < len(steps):
-            index, batch = steps[t]
-            if index != current:
-                current, data = index, _read_part(X, Y, parts[index][0])
-            part_present = parts[index][2]
-            x, y = _batch_tensors(*data, batch, stats, part_present)
-            mask = _present_tensors(part_present, batch, device)
-        else:
-            x, y = empty
-        optimizer.zero_grad(set_to_none=True)
-        loss, terms = step(x, y, mask, sizes[:, t])
-        loss.backward()
-        optimizer.step()
-        sums += (n_rows / n_total) * torch.stack(list(terms.values())).cpu().numpy()
-        if progress is not None:
-            progress(done)
-    # Reconstruction terms are this rank's rows' share; the others are global.
-    sums[:3] = ranks.sum(sums[:3])
-    terms = dict(zip(TERMS, sums.tolist()))
-    objective = getattr(step, "module", step).objective  # DDP wraps it as .module
-    terms["loss"] = (
-        sums[:3].sum()
-        - objective.correlation_weight * terms["correlation"]
-        + objective.ranking_weight * terms["ranking"]
-    )
-    return terms
 
+    def __init__(self, module, optimizer, objective, ranks, schedule, rng):
+        self.module, self.optimizer, self.ranks = module, optimizer, ranks
+        self.objective, self.schedule, self.rng = objective, schedule, rng
+        # DDP (distributed) averages gradients over ranks; it starts every
+        # rank from rank 0's weights.
+        self.step = ranks.wrap(TrainingStep(module, objective, ranks))
 
-def _blocks(n_rows, rows):
-    """Row blocks of a pass: slices of all rows, or chunks of sorted ``rows``."""
-    if rows is None:
-        return [
-            slice(start, min(start + INFERENCE_ROWS, n_rows))
-            for start in range(0, n_rows, INFERENCE_ROWS)
-        ]
-    return [
-        rows[start : start + INFERENCE_ROWS]
-        for start in range(0, len(rows), INFERENCE_ROWS)
-    ]
+    def matches(self, module, optimizer, objective, ranks, schedule, rng):
+        """Whether this trainer runs these (the same objects and settings)."""
+        same = (self.module, self.optimizer, self.ranks.group, self.rng)
+        return all(a is b for a, b in zip(same, (module, optimizer, ranks.group, rng)))\
+            and (self.objective, self.schedule) == (objective, schedule)
+
+    def run(self, data, history, n_epochs, scorer=None, may_stop=True, resume=None,
+            on_epoch=None):  # fmt: skip
+        """Run up to ``n_epochs`` epochs on ``data``; keep the best weights.
+
+        Parameters
+        ----------
+        data : tuple of (X, Y, rows, present, stats)
+            The views, the rows to train on, which views each row has (None:
+            all paired) and the standardisation tensors (see :meth:`epoch`).
+        history : History
+            Extended with each epoch.
+        n_epochs : int
+        scorer : callable, default=None
+            The validation score of the current weights (higher is better):
+            with it, the starting weights are scored too, and the best-scoring
+            weights are restored at the end. Else the loss decides.
+        may_stop : bool, default=True
+            Whether to stop after ``n_iter_no_change`` epochs without
+            improvement, and warn when ``n_epochs`` run out (False for
+            ``partial_fit``'s single pass).
+        resume : tuple of (best weights, epochs done, finished), default=None
+            Where a checkpointed fit stopped.
+        on_epoch : callable, default=None
+            Called after each epoch with (best weights, epochs done, finished).
+        """
+        X, Y, rows, present, stats = data
+        device = stats[0][1].device  # on a GPU, in-memory views are copied once
+        X, Y = stage_on_device(X, device), stage_on_device(Y, device)
+        best_state, done, finished = resume or (None, 0, False)
+        if scorer is not None and history.best_validation_score_ == -np.inf:
+            history.best_validation_score_ = scorer()
+            best_state = copy.deepcopy(self.module.state_dict())
+        verbose = self.schedule.verbose and self.ranks.rank == 0
+        epoch_rows = int(self.ranks.sum([len(rows)])[0])  # of every rank
+        stop = False
+        for epoch in range(done, 0 if finished else n_epochs):
+            progress = EpochProgress(history.n_iter_ + 1, epoch_rows)
+            terms = self.epoch(
+                X, Y, rows, present, stats, progress if verbose else None
+            )
+            terms["seconds"] = progress.close()
+            # Every rank sees the same (all-reduced) loss and validation
+            # score, so stopping decisions agree.
+            history.add_epoch(terms)
+            score = None if scorer is None else scorer()
+            if history.improved(score, self.schedule.tol):
+                best_state = copy.deepcopy(self.module.state_dict())
+            stop = may_stop and (
+                history.no_improvement_count > self.schedule.n_iter_no_change
+            )
+            if verbose:
+                self._log(history, terms, stop)
+            if on_epoch is not None:
+                on_epoch(best_state, epoch + 1, stop or epoch + 1 == n_epochs)
+            if stop:
+                break
+        if may_stop and not stop and n_epochs and not finished:
+            warnings.warn(
+                f"CorrNet reached max_iter={self.schedule.max_iter} epochs without "
+                "converging; consider increasing max_iter.",
+                ConvergenceWarning,
+            )
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+
+    def _log(self, history, terms, stop):
+        line = ", ".join(f"{name}={terms[name]:.4f}" for name in ("loss", *TERMS))
+        if history.validation_scores_:
+            line += f", validation score={history.validation_scores_[-1]:.4f}"
+        print(f"Epoch {history.n_iter_}: {line}, time={terms['seconds']:.1f} s")
+        if stop:
+            print(
+                f"No improvement by tol={self.schedule.tol} in "
+                f"{self.schedule.n_iter_no_change} epochs: stopping."
+            )
+
+    def epoch(self, X, Y, rows, present=None, stats=None, progress=None):
+        """One pass over ``rows`` of (X, Y); returns the row-weighted mean terms.
+
+        Parameters
+        ----------
+        X, Y : ndarray, streamed array, CSR matrix, or tensor staged on the device
+        rows : ndarray of int
+            The rows of X and Y to train on (the others may be held out).
+        present : tuple of two bool ndarrays over all rows of X, default=None
+            Which rows have their x view and which their y view (the missing
+            view's values are NaN); None when every row is paired.
+        stats : tuple of ((x_mean, x_scale), (y_mean, y_scale))
+            Standardisation tensors, on the module's device and in its dtype;
+            a mean of None leaves the view uncentred.
+        progress : callable, default=None
+            Called after each step with the rows done so far (of all ranks).
+
+        Returns
+        -------
+        dict of str to float
+            ``loss`` and each of :data:`TERMS`, averaged over the epoch's rows
+            (of all ranks).
+        """
+        self.step.train()
+        device = stats[0][1].device
+        steps, parts, sizes = _plan_epoch(
+            X, Y, rows, self.schedule.batch_size, self.rng, present, self.ranks
+        )
+        n_total = sizes[:, :, 0].sum()
+        # Summed on the device: one host synchronisation per epoch.
+        sums = torch.zeros(len(TERMS), dtype=torch.float64, device=device)
+        current, data, done = None, None, 0
+        for t in range(sizes.shape[1]):
+            n_rows = int(sizes[:, t, 0].sum())
+            done += n_rows
+            if n_rows == 0:
+                continue
+            if t < len(steps):
+                index, batch = steps[t]
+                if index != current:
+                    current, data = index, _read_part(X, Y, parts[index][0])
+                x, y = _batch_tensors(*data, batch, stats, parts[index][2])
+                mask = _present_tensors(parts[index][2], batch, device)
+            else:  # this rank has no rows left at this step of the others'
+                x = torch.zeros((0, X.shape[1]), device=device)
+                y, mask = torch.zeros((0, Y.shape[1]), device=device), None
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, terms = self.step(x, y, mask, sizes[:, t])
+            loss.backward()
+            self.optimizer.step()
+            sums += torch.stack(list(terms.values())).double() * (n_rows / n_total)
+            if progress is not None:
+                progress(done)
+        return self._mean_terms(sums.cpu().numpy())
+
+    def _mean_terms(self, sums):
+        """The epoch's terms and loss from this rank's weighted sums."""
+        # Reconstruction terms are this rank's rows' share; the others are global.
+        n_recon = len(RECONSTRUCTION_TERMS)
+        sums[:n_recon] = self.ranks.sum(sums[:n_recon])
+        terms = dict(zip(TERMS, sums.tolist()))
+        terms["loss"] = self.objective.total(
+            sum(terms[name] for name in RECONSTRUCTION_TERMS),
+            terms["correlation"],
+            terms["ranking"],
+        )
+        return terms
 
 
 @torch.no_grad()
@@ -356,7 +551,7 @@ def map_batches(fn, arrays, stats, consume=None, rows=None, names=None):
     Parameters
     ----------
     fn : callable
-        Takes one tensor per array, returns a tensor (or a tuple of tensors).
+        Takes one tensor per array, returns a tensor.
     arrays : list of array-like, all with the same number of rows
     stats : list of (mean, scale) tensors, one per array; the blocks take
         their dtype and device
@@ -372,22 +567,18 @@ def map_batches(fn, arrays, stats, consume=None, rows=None, names=None):
 
     Returns
     -------
-    ndarray or tuple of ndarray, in the dtype of ``stats``; None with ``consume``
+    ndarray in the dtype of ``stats``, or None with ``consume``
     """
     names = names or [None] * len(arrays)
     outputs = []
-    for block in _blocks(arrays[0].shape[0], rows):
+    for block in row_blocks(arrays[0].shape[0], rows):
         tensors = [
             to_tensor(read_rows(a, block, name), s)
             for a, s, name in zip(arrays, stats, names)
         ]
-        out = fn(*tensors)
-        if consume is not None:
-            consume(out.cpu().numpy())
-            continue
-        out = out if isinstance(out, tuple) else (out,)
-        outputs.append([o.cpu().numpy() for o in out])
-    if consume is not None:
-        return None
-    result = tuple(np.concatenate(parts) for parts in zip(*outputs))
-    return result if len(result) > 1 else result[0]
+        out = fn(*tensors).cpu().numpy()
+        if consume is None:
+            outputs.append(out)
+        else:
+            consume(out)
+    return None if consume is not None else np.concatenate(outputs)

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.datasets import load_digits
 
 from skcorrnet import CorrNet
 from skcorrnet._distributed import Ranks
-from skcorrnet._losses import Objective
 from skcorrnet._module import CorrNetModule
 from skcorrnet._training import TrainingStep
+from views import halves, paper_objective
 
 # Rows of digits halves used for training; the rest are held out by the test.
 N_TRAIN = 1500
@@ -31,11 +30,6 @@ FIT = dict(
     n_components=10, hidden_layer_sizes=(64,), max_iter=10, init="random",
     early_stopping=False, random_state=0,
 )
-
-
-def halves():
-    images = load_digits().data.reshape(-1, 8, 8)
-    return images[:, :, :4].reshape(-1, 32), images[:, :, 4:].reshape(-1, 32)
 
 
 def shard(n_rows, rank, world_size):
@@ -77,7 +71,7 @@ def gradients(rank):
     paired = (has_x & has_y).numpy()
     sizes = np.array([[len(r), paired[r].sum()] for r in shards])
     network = CorrNetModule(6, 4, 3, (5,), "tanh", "tanh", torch.Generator().manual_seed(0))
-    objective = Objective(correlation_weight=2.0, ranking_weight=0.5)
+    objective = paper_objective(correlation_weight=2.0, ranking_weight=0.5)
     ranks = Ranks(torch.device("cpu"))
     step = ranks.wrap(TrainingStep(network, objective, ranks))
     loss, _ = step(x[rows], y[rows], (has_x[rows], has_y[rows]), sizes)

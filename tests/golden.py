@@ -17,19 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
 
 from skcorrnet import CorrNet
+from views import halves
 
 GOLDEN = Path(__file__).with_name("golden") / "fits.npz"
 WORKER = Path(__file__).with_name("distributed_worker.py")
 # Rows whose components are recorded.
 _SHOWN = slice(0, 64)
-
-
-def _halves():
-    images = load_digits().data.reshape(-1, 8, 8)
-    return images[:, :, :4].reshape(-1, 32), images[:, :, 4:].reshape(-1, 32)
 
 
 def environment():
@@ -73,7 +68,7 @@ def _semi_paired(X, Y):
 
 def local_fits(tmp):
     """``{scenario: outputs}`` of the one-process fits."""
-    X, Y = _halves()
+    X, Y = halves()
     small = dict(hidden_layer_sizes=(32,), max_iter=8, random_state=0)
     fits = {}
     with warnings.catch_warnings():
@@ -102,7 +97,7 @@ def local_fits(tmp):
 
 def distributed_fits(load):
     """``{scenario: outputs}`` of rank 0's two-rank fits, read with ``load``."""
-    X, Y = _halves()
+    X, Y = halves()
     return {
         f"distributed-{name}": outputs(load(name, 0), X, Y)
         for name in ("fit", "missing")

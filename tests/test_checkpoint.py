@@ -15,6 +15,7 @@ import torch
 import skcorrnet._checkpoint
 import skcorrnet._corrnet
 from skcorrnet import CorrNet
+from skcorrnet._training import Trainer
 
 SETTINGS = dict(
     n_components=5, hidden_layer_sizes=(16,), max_iter=12, random_state=0, device="cpu"
@@ -40,7 +41,7 @@ def assert_same_fit(a, b):
 
 def killed_at(epoch, monkeypatch):
     """Make training die at the start of ``epoch`` (1-based), as a kill would."""
-    real, calls = skcorrnet._corrnet.train_epoch, [0]
+    real, calls = Trainer.epoch, [0]
 
     def dying(*args, **kwargs):
         calls[0] += 1
@@ -48,8 +49,8 @@ def killed_at(epoch, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(skcorrnet._corrnet, "train_epoch", dying)
-    return lambda: monkeypatch.setattr(skcorrnet._corrnet, "train_epoch", real)
+    monkeypatch.setattr(Trainer, "epoch", dying)
+    return lambda: monkeypatch.setattr(Trainer, "epoch", real)
 
 
 @pytest.mark.parametrize(

@@ -255,6 +255,40 @@ def test_partial_fit_on_chunks_trains_like_fit(digit_halves):
     assert stream.score(L[test], R[test]) > full.score(L[test], R[test]) - 0.05
 
 
+def test_one_trainer_serves_a_stream_of_partial_fits(views):
+    # The trainer (and in a distributed fit its DDP wrapper) is built once
+    # per stream; a changed objective or a fresh fit builds another.
+    X, Y = views
+    model = CorrNet(**FAST)
+    model.partial_fit(X[:150], Y[:150])
+    trainer = model._kept_trainer
+    model.partial_fit(X[150:], Y[150:])
+    assert model._kept_trainer is trainer and trainer.module is model.module_
+    model.set_params(ranking_weight=1.0).partial_fit(X[:150], Y[:150])
+    assert model._kept_trainer is not trainer
+    assert model._kept_trainer.objective.ranking_weight == 1.0
+    trainer = model._kept_trainer
+    model.fit(X, Y)
+    assert model._kept_trainer is not trainer
+    assert "_kept_trainer" not in pickle.loads(pickle.dumps(model)).__dict__
+
+
+def test_float64_inference_follows_every_partial_fit(views):
+    # float64 input runs through a float64 copy of the network, refreshed by
+    # each training call: it must never lag behind the float32 network.
+    X, Y = views
+    model = CorrNet(**FAST)
+    for chunk in np.array_split(np.arange(300), 3):
+        model.partial_fit(X[chunk], Y[chunk])
+        np.testing.assert_allclose(
+            model.predict(X), model.predict(X.astype(np.float32)), rtol=1e-4, atol=1e-4
+        )
+    state = model.module_.state_dict()
+    for name, tensor in model._module64.state_dict().items():
+        assert tensor.dtype == torch.float64
+        assert torch.equal(tensor, state[name].double())
+
+
 def test_warm_start_continues(views):
     X, Y = views
     model = fitted(X, Y, max_iter=3, warm_start=True, n_iter_no_change=np.inf)

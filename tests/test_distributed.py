@@ -24,9 +24,10 @@ from skcorrnet import CorrNet
 from skcorrnet._data import merge_moments
 from skcorrnet._distributed import DEFAULT_TIMEOUT_S, group_timeout
 from skcorrnet._linear_cca import JointMoments
-from skcorrnet._losses import Objective, corrnet_loss
+from skcorrnet._objective import corrnet_loss
 from skcorrnet._module import CorrNetModule
 from skcorrnet.metrics import total_correlation
+from views import paper_objective
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 TIMEOUT = 300
@@ -143,7 +144,7 @@ def test_gradient_is_the_global_batch_gradient(torchrun):
     # gives the gradient that one process computes on the whole batch.
     x, y, present = gradient_batch()
     network = CorrNetModule(6, 4, 3, (5,), "tanh", "tanh", torch.Generator().manual_seed(0))
-    objective = Objective(correlation_weight=2.0, ranking_weight=0.5)
+    objective = paper_objective(correlation_weight=2.0, ranking_weight=0.5)
     corrnet_loss(network, x, y, objective, present)[0].backward()
     for rank in (0, 1):
         got = torchrun("gradients", rank)

@@ -15,7 +15,7 @@ from skcorrnet._linear_cca import (
     fit_linear_cca_from_moments,
     held_out_total_correlation,
 )
-from skcorrnet._losses import total_correlation
+from skcorrnet._objective import total_correlation
 
 
 def moments_of(A, B):

@@ -11,11 +11,12 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from skcorrnet import CorrNet
-from skcorrnet._losses import Objective, corrnet_loss, pearson_per_unit
+from skcorrnet._objective import corrnet_loss, pearson_per_unit
 from skcorrnet._module import CorrNetModule
 from skcorrnet._distributed import LOCAL
 from skcorrnet._training import _plan_epoch
 from skcorrnet.metrics import total_correlation
+from views import paper_objective
 
 
 def _hide(X, Y, x_only, y_only):
@@ -83,7 +84,7 @@ def test_missing_view_values_do_not_enter_the_loss():
     x, y = torch.randn(12, 4, generator=g), torch.randn(12, 3, generator=g)
     has_x = torch.tensor([True] * 9 + [False] * 3)
     has_y = torch.tensor([True] * 6 + [False] * 3 + [True] * 3)
-    objective = Objective(ranking_weight=1.0)
+    objective = paper_objective(ranking_weight=1.0)
     loss, terms = corrnet_loss(module, x, y, objective, (has_x, has_y))
     x2, y2 = x.clone(), y.clone()
     x2[~has_x] = 123.0
@@ -121,7 +122,7 @@ def test_all_paired_masks_match_the_paired_loss():
     module = CorrNetModule(4, 3, 2, (), "relu", "relu", torch.Generator().manual_seed(0))
     x, y = torch.randn(10, 4), torch.randn(10, 3)
     everything = (torch.ones(10, dtype=torch.bool),) * 2
-    objective = Objective()
+    objective = paper_objective()
     torch.testing.assert_close(
         corrnet_loss(module, x, y, objective, everything)[0],
         corrnet_loss(module, x, y, objective)[0],

@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 
 from skcorrnet import CorrNet
 from skcorrnet._canonical import _reciprocal_ranks
-from skcorrnet._losses import ranking_loss
+from skcorrnet._objective import ranking_loss
 from skcorrnet.metrics import _true_item_ranks
 
 

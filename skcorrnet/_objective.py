@@ -24,7 +24,7 @@ under each unit's variance (:func:`pearson_per_unit`); ranking uses the paired
 rows alone, and so does ``"total"``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,7 @@ __all__ = [
     "EPS",
     "CORRELATIONS",
     "RANKING_LOSSES",
+    "RECONSTRUCTION_TERMS",
     "TERMS",
     "Objective",
     "corrnet_loss",
@@ -46,8 +47,10 @@ __all__ = [
     "total_correlation",
 ]
 
-# Names of the loss terms, in the order they are logged.
+# Names of the loss terms, in the order they are logged; the first three are
+# the reconstruction terms.
 TERMS = ("recon_xy", "recon_x", "recon_y", "correlation", "ranking")
+RECONSTRUCTION_TERMS = TERMS[:3]
 
 RANKING_LOSSES = ("softmax", "hinge")
 
@@ -64,16 +67,35 @@ EPS = 1e-8
 
 @dataclass(frozen=True)
 class Objective:
-    """The weights and shape parameters of the loss (the estimator's settings)."""
+    """The weights and shape parameters of the loss: the estimator's
+    parameters of the same names (:meth:`from_params`)."""
 
-    correlation_weight: float = 2.0
-    ranking_weight: float = 0.0
-    ranking_loss: str = "softmax"
-    ranking_temperature: float = 0.1
-    ranking_margin: float = 0.2
-    unpaired_weight: float = 1.0
-    alpha: float = 0.0
-    correlation: str = "per_unit"
+    correlation_weight: float
+    ranking_weight: float
+    ranking_loss: str
+    ranking_temperature: float
+    ranking_margin: float
+    unpaired_weight: float
+    alpha: float
+    correlation: str
+
+    @classmethod
+    def from_params(cls, params):
+        """The objective of an estimator's ``get_params()``."""
+        return cls(**{field.name: params[field.name] for field in fields(cls)})
+
+    def total(self, reconstruction, correlation, ranking, penalty=None):
+        """The loss from its terms: of a batch (tensors, with the weight
+        penalty) or of an epoch (the terms' means, floats).
+
+        ``reconstruction`` is the sum of the three reconstruction terms.
+        """
+        loss = reconstruction - self.correlation_weight * correlation
+        if penalty is not None:
+            loss = loss + penalty
+        if self.ranking_weight > 0:
+            loss = loss + self.ranking_weight * ranking
+        return loss
 
 
 def dense(t):
@@ -209,8 +231,9 @@ def ranking_loss(
 
 
 # Multipliers of row_keys: fixed, so that every process computes the same keys.
-# Below 2**20, and applied to 16-bit halves of the values' bits, they keep the
-# int64 sums exact (no overflow) for rows of up to 2**27 values.
+# Below 2**20, and applied to 16-bit halves of the values' bits, each value adds
+# less than 2 * 2**36 = 2**37 to a key, so the int64 sums are exact (no
+# overflow) for rows of up to 2**26 values.
 _KEY_MULTIPLIERS = torch.randint(
     1, 2**20, (2, 2), generator=torch.Generator().manual_seed(0)
 )
@@ -298,6 +321,58 @@ def reconstruction_sums(err_x, err_y, present=None):
     return ((err_x + err_y) * paired).sum(dim=0), one_view
 
 
+def _counts(x, present):
+    """Paired and one-view rows of a batch."""
+    n_paired = x.shape[0]
+    if present is not None:
+        n_paired = int((present[0] & present[1]).sum())
+    return n_paired, x.shape[0] - n_paired
+
+
+def _global_batch(hx, hy, present, keys, gather):
+    """Latents, masks and row keys of every process's rows (see corrnet_loss)."""
+    k = hx.shape[1]
+    if present is None:
+        masks = hx.new_ones((hx.shape[0], 2))
+    else:
+        masks = torch.stack(present, dim=1).to(hx.dtype)
+    h = gather(torch.cat([hx, hy, masks], dim=1))
+    keys = None if keys is None else gather(keys)
+    return h[:, :k], h[:, k : 2 * k], (h[:, 2 * k :] > 0.5).T, keys
+
+
+def _correlation(hx, hy, present, keys, counts, kind):
+    """The correlation term, and the paired rows' latents and keys to rank.
+
+    ``counts`` are the global batch's, known to every process alike:
+    branching on them keeps processes in step (and needs no device
+    synchronisation).
+    """
+    if counts[0] == 0:  # no paired rows: no correlation signal, no 0/0
+        keys = None if keys is None else keys[:0]
+        return hx.sum() * 0.0, hx[:0], hy[:0], keys
+    if counts[1] == 0:  # every row is paired
+        if kind == "total":
+            return total_correlation(hx, hy), hx, hy, keys
+        return pearson_per_unit(hx, hy).sum(), hx, hy, keys
+    has_x, has_y = present  # some rows have one view (local or gathered)
+    paired = has_x & has_y
+    hx_p, hy_p = hx[paired], hy[paired]
+    keys = None if keys is None else keys[paired]
+    if kind == "total":
+        return total_correlation(hx_p, hy_p), hx_p, hy_p, keys
+    semi = pearson_per_unit(hx_p, hy_p, a_all=hx[has_x], b_all=hy[has_y])
+    return semi.sum(), hx_p, hy_p, keys
+
+
+def _weight_penalty(module, alpha, n_rows):
+    """MLPRegressor's L2 penalty: ``0.5 * alpha * ||weights||^2 / n_rows``."""
+    squares = sum(
+        (w**2).sum() for name, w in module.named_parameters() if "weight" in name
+    )
+    return 0.5 * alpha * squares / max(n_rows, 1)
+
+
 def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None):
     """CorrNet loss of a batch and its terms.
 
@@ -328,77 +403,34 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None
         h(x, y), h(x) and h(y), averaged over the paired rows, plus
         ``unpaired_weight`` times the one-view rows' error averaged over them
         (sums divided by ``counts``, so processes' terms add up to the global
-        batch's); ``correlation``: summed per-unit correlation of h(x) and
-        h(y), semi-paired when some rows have one view
-        (:func:`pearson_per_unit`); ``ranking``: the ranking loss over the
+        batch's); ``correlation``: the correlation term of h(x) and h(y)
+        (semi-paired per unit when some rows have one view, see
+        :func:`pearson_per_unit`); ``ranking``: the ranking loss over the
         paired rows (0 when its weight is 0).
     """
     hx, hy, hxy = module(x, y)  # a sparse view's first layer multiplies sparsely
     x, y = dense(x), dense(y)
     err_x, err_y = reconstruction_errors(module, x, y, (hxy, hx, hy))
     paired_sums, one_view_sums = reconstruction_sums(err_x, err_y, present)
-    if counts is None:
-        n_paired = x.shape[0]
-        if present is not None:
-            n_paired = int((present[0] & present[1]).sum())
-        counts = (n_paired, x.shape[0] - n_paired)
+    counts = _counts(x, present) if counts is None else counts
     recon = paired_sums / max(counts[0], 1)
     recon = recon + objective.unpaired_weight * one_view_sums / max(counts[1], 1)
     ranked = objective.ranking_weight > 0
-    keys = None
-    if ranked:
-        keys = torch.cat([row_keys(x), row_keys(y)], dim=1)
+    keys = torch.cat([row_keys(x), row_keys(y)], dim=1) if ranked else None
     if gather is not None:  # every row of the global batch
-        k = hx.shape[1]
-        if present is None:
-            masks = hx.new_ones((hx.shape[0], 2))
-        else:
-            masks = torch.stack(present, dim=1).to(hx.dtype)
-        h = gather(torch.cat([hx, hy, masks], dim=1))
-        hx, hy, present = h[:, :k], h[:, k : 2 * k], (h[:, 2 * k :] > 0.5).T
-        if ranked:
-            keys = gather(keys)
-    # counts are the global batch's, known to every process alike: branching
-    # on them keeps processes in step (and needs no device synchronisation).
-    hx_p, hy_p = hx, hy
-    if counts[0] == 0:  # no paired rows: no correlation signal, no 0/0
-        correlation = hx.sum() * 0.0
-        hx_p, hy_p = hx[:0], hy[:0]  # and nothing to rank
-        keys = None if keys is None else keys[:0]
-    elif objective.correlation == "total":
-        if counts[1]:  # some rows have one view: the paired rows' correlation
-            paired = present[0] & present[1]
-            hx_p, hy_p = hx[paired], hy[paired]
-            keys = None if keys is None else keys[paired]
-        correlation = total_correlation(hx_p, hy_p)
-    elif counts[1] == 0:
-        correlation = pearson_per_unit(hx, hy).sum()
-    else:  # some rows have one view: present is known (local or gathered)
-        has_x, has_y = present
-        paired = has_x & has_y
-        hx_p, hy_p = hx[paired], hy[paired]
-        if ranked:
-            keys = keys[paired]
-        correlation = pearson_per_unit(
-            hx_p, hy_p, a_all=hx[has_x], b_all=hy[has_y]
-        ).sum()
-    loss = recon.sum() - objective.correlation_weight * correlation
-    if objective.alpha:  # L2 penalty on the weights, as MLPRegressor's alpha
-        squares = sum(
-            (w**2).sum() for name, w in module.named_parameters() if "weight" in name
-        )
-        loss = loss + 0.5 * objective.alpha * squares / max(sum(counts), 1)
-    ranking = torch.zeros((), device=loss.device)
+        hx, hy, present, keys = _global_batch(hx, hy, present, keys, gather)
+    correlation, hx_p, hy_p, keys = _correlation(
+        hx, hy, present, keys, counts, objective.correlation
+    )
+    penalty = None
+    if objective.alpha:
+        penalty = _weight_penalty(module, objective.alpha, sum(counts))
+    ranking = torch.zeros((), device=recon.device)
     if ranked:
         ranking = ranking_loss(
-            hx_p,
-            hy_p,
-            objective.ranking_loss,
-            objective.ranking_temperature,
-            objective.ranking_margin,
-            same_keys(keys[:, :2]),
-            same_keys(keys[:, 2:]),
-        )
-        loss = loss + objective.ranking_weight * ranking
+            hx_p, hy_p, objective.ranking_loss, objective.ranking_temperature,
+            objective.ranking_margin, same_keys(keys[:, :2]), same_keys(keys[:, 2:]),
+        )  # fmt: skip
+    loss = objective.total(recon.sum(), correlation, ranking, penalty)
     terms = dict(zip(TERMS, (*recon.detach(), correlation.detach(), ranking.detach())))
     return loss, terms

@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from skcorrnet._losses import Objective, corrnet_loss, pearson_per_unit
+from skcorrnet._objective import corrnet_loss, pearson_per_unit
 from skcorrnet._module import CorrNetModule
+from views import paper_objective
 
 finite = st.floats(-100, 100, allow_nan=False, width=32)
 
@@ -41,7 +42,7 @@ def test_loss_is_sum_of_terms_and_matches_a_direct_computation():
     module = _module()
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(16, 4, generator=g), torch.randn(16, 3, generator=g)
-    loss, terms = corrnet_loss(module, x, y, Objective(correlation_weight=2.0))
+    loss, terms = corrnet_loss(module, x, y, paper_objective(correlation_weight=2.0))
     hx, hy, hxy = module(x, y)
     expected_recon = []
     for h in (hxy, hx, hy):
@@ -55,6 +56,25 @@ def test_loss_is_sum_of_terms_and_matches_a_direct_computation():
     assert abs(loss - (sum(expected_recon) - 2.0 * corr)) < 1e-4
 
 
+def test_every_setting_adds_its_term_to_the_loss():
+    # The ranking term and the weight penalty, on the default total
+    # correlation: the batch's loss is the objective's total of its terms.
+    module = _module()
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(16, 4, generator=g), torch.randn(16, 3, generator=g)
+    objective = paper_objective(
+        correlation="total", correlation_weight=3.0, ranking_weight=0.5, alpha=0.1
+    )
+    loss, terms = corrnet_loss(module, x, y, objective)
+    weights = [w for name, w in module.named_parameters() if "weight" in name]
+    penalty = 0.5 * 0.1 * sum(float((w**2).sum()) for w in weights) / 16
+    recon = terms["recon_xy"] + terms["recon_x"] + terms["recon_y"]
+    expected = recon - 3.0 * terms["correlation"] + 0.5 * terms["ranking"] + penalty
+    assert terms["ranking"] > 0 and abs(float(loss) - float(expected)) < 1e-5
+    assert objective.total(1.0, 2.0, 4.0) == 1.0 - 3.0 * 2.0 + 0.5 * 4.0
+    assert paper_objective().total(1.0, 2.0, 4.0) == 1.0 - 2.0 * 2.0  # no ranking
+
+
 def test_joint_latent_shares_the_bias():
     module = _module(activation="identity")
     x, y = torch.randn(5, 4), torch.randn(5, 3)
@@ -65,7 +85,7 @@ def test_joint_latent_shares_the_bias():
 def test_batch_of_one_row_has_finite_loss_and_gradients():
     module = _module(activation="relu")
     x, y = torch.randn(1, 4), torch.randn(1, 3)
-    loss, terms = corrnet_loss(module, x, y, Objective(correlation_weight=2.0))
+    loss, terms = corrnet_loss(module, x, y, paper_objective(correlation_weight=2.0))
     loss.backward()
     assert torch.isfinite(loss) and terms["correlation"] == 0.0
     assert all(torch.all(torch.isfinite(p.grad)) for p in module.parameters() if p.grad is not None)
@@ -74,6 +94,6 @@ def test_batch_of_one_row_has_finite_loss_and_gradients():
 def test_constant_batch_has_finite_gradients():
     module = _module(activation="relu")
     x, y = torch.ones(8, 4), torch.zeros(8, 3)
-    loss, _ = corrnet_loss(module, x, y, Objective(correlation_weight=2.0))
+    loss, _ = corrnet_loss(module, x, y, paper_objective(correlation_weight=2.0))
     loss.backward()
     assert all(torch.all(torch.isfinite(p.grad)) for p in module.parameters() if p.grad is not None)
