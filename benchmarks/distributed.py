@@ -108,6 +108,26 @@ def run(spec):
     return result
 
 
+def measure_all(n):
+    """Each batch size and setup, launched in turn; speed-ups against 1 x 2."""
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_views(n, folder)
+        for batch_size in (128, 1024):
+            for processes, threads in ((1, 2), (1, 1), (2, 1)):
+                spec = dict(n=n, batch_size=batch_size, processes=processes,
+                            threads=threads, paths=paths)  # fmt: skip
+                results.append(run(spec))
+    for r in results:
+        r["setup"] = f"{r['processes']} process(es) x {r['threads']} thread(s)"
+        base = next(
+            b for b in results
+            if b["batch_size"] == r["batch_size"] and (b["processes"], b["threads"]) == (1, 2)
+        )  # fmt: skip
+        r["speed-up"] = base["seconds_per_epoch"] / r["seconds_per_epoch"]
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10k rows instead of 100k")
@@ -117,30 +137,12 @@ def main():
         child(json.loads(args.child))
         return
     n = 10_000 if args.quick else 100_000
-    results = []
-    with tempfile.TemporaryDirectory() as folder:
-        paths = write_views(n, folder)
-        for batch_size in (128, 1024):
-            for processes, threads in ((1, 2), (1, 1), (2, 1)):
-                spec = dict(
-                    n=n,
-                    batch_size=batch_size,
-                    processes=processes,
-                    threads=threads,
-                    paths=paths,
-                )
-                results.append(run(spec))
-    for r in results:
-        r["setup"] = f"{r['processes']} process(es) x {r['threads']} thread(s)"
-        base = next(
-            b
-            for b in results
-            if b["batch_size"] == r["batch_size"]
-            and b["processes"] == 1
-            and b["threads"] == 2
-        )
-        r["speed-up"] = base["seconds_per_epoch"] / r["seconds_per_epoch"]
+    results = measure_all(n)
     payload = {"machine": machine(), "epochs": EPOCHS, "results": results}
+    columns = ["batch_size", "setup", "seconds_per_epoch", "rows_per_second",
+               "speed-up", "final_loss", "held_out_total_corr"]  # fmt: skip
+    formats = {"seconds_per_epoch": ".2f", "rows_per_second": ".0f", "speed-up": ".2f",
+               "final_loss": ".2f", "held_out_total_corr": ".2f"}  # fmt: skip
     lines = [
         f"Machine: {payload['machine']}",
         "",
@@ -150,23 +152,7 @@ def main():
         "global batch. speed-up: against 1 process x 2 threads at the same batch.",
         "",
         *markdown_table(
-            [{**r, "batch_size": str(r["batch_size"])} for r in results],
-            [
-                "batch_size",
-                "setup",
-                "seconds_per_epoch",
-                "rows_per_second",
-                "speed-up",
-                "final_loss",
-                "held_out_total_corr",
-            ],
-            {
-                "seconds_per_epoch": ".2f",
-                "rows_per_second": ".0f",
-                "speed-up": ".2f",
-                "final_loss": ".2f",
-                "held_out_total_corr": ".2f",
-            },
+            [{**r, "batch_size": str(r["batch_size"])} for r in results], columns, formats
         ),
     ]
     save("distributed", payload, lines, quick=args.quick)

@@ -213,6 +213,61 @@ def plot(memmap_rows, path):
     plt.close(fig)
 
 
+def measure_all(quick, device):
+    """Every study's results, each measured in a fresh process."""
+    memmap_ns = [10_000, 50_000] if quick else [10_000, 100_000, 300_000, 1_000_000]
+    sparse_n = 2_000 if quick else 20_000
+    loop_n = 10_000 if quick else 100_000
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for n in memmap_ns:
+            paths = write_memmaps(n, folder)
+            results.append(measure({"study": "memmap", "n": n, "paths": paths}, device))
+            for p in paths:
+                Path(p).unlink()
+    for kind in ("sparse", "dense"):
+        results.append(measure({"study": "sparse", "n": sparse_n, "input": kind}, device))
+    for method in ("CorrNet", "hand loop"):
+        results.append(measure({"study": "loop", "n": loop_n, "method": method}, device))
+    for r in results:
+        r.pop("paths", None)
+    return results
+
+
+def report(results, machine_name):
+    """The markdown lines of the three studies' tables, and the loop ratio."""
+    memmap_rows = [r for r in results if r["study"] == "memmap"]
+    sparse = {r["input"]: r for r in results if r["study"] == "sparse"}
+    loop = {r["method"]: r for r in results if r["study"] == "loop"}
+    ratio = loop["CorrNet"]["seconds"] / loop["hand loop"]["seconds"]
+    fmt = {"seconds": ".1f", "data_mib": ".0f", "rss_anon_before_mib": ".0f",
+           "rss_anon_peak_mib": ".0f"}  # fmt: skip
+    memory = ["rss_anon_before_mib", "rss_anon_peak_mib"]
+
+    def table(rows, first):
+        rows = [{**r, "n": str(r["n"])} for r in rows]
+        return markdown_table(rows, [first, "n", "seconds", *memory], fmt)
+
+    sparse_n, loop_n = sparse["dense"]["n"], loop["CorrNet"]["n"]
+    lines = [
+        f"Machine: {machine_name}", "",
+        f"**memmap input**: CorrNet({K}, max_iter=1) on p=q={P} float32 memmaps "
+        "(files in the page cache); seconds include the scan and canonical passes.",
+        "",
+        *markdown_table([{**r, "n": str(r["n"])} for r in memmap_rows],
+                        ["n", "seconds", "data_mib", *memory], fmt),
+        "",
+        f"**sparse vs dense X** (n={sparse_n}, 10,000 columns at 1% density, y dense "
+        f"{P} columns; {EPOCHS} epochs):", "",
+        *table(sparse.values(), "input"), "",
+        f"**estimator vs hand-written torch loop** (n={loop_n}, p=q={P}, hidden "
+        f"{HIDDEN}, k={K}, batch {BATCH}, {EPOCHS} epochs, in memory): "
+        f"the estimator takes {ratio:.2f}x the hand loop's time.", "",
+        *table(loop.values(), "method"),
+    ]  # fmt: skip
+    return lines, ratio
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small n for each study")
@@ -222,78 +277,12 @@ def main():
     if args.child:
         child(json.loads(args.child), args.device)
         return
-
-    memmap_ns = (
-        [10_000, 50_000] if args.quick else [10_000, 100_000, 300_000, 1_000_000]
-    )
-    sparse_n = 2_000 if args.quick else 20_000
-    loop_n = 10_000 if args.quick else 100_000
-    results = []
-    with tempfile.TemporaryDirectory() as folder:
-        for n in memmap_ns:
-            paths = write_memmaps(n, folder)
-            results.append(
-                measure({"study": "memmap", "n": n, "paths": paths}, args.device)
-            )
-            for p in paths:
-                Path(p).unlink()
-    for kind in ("sparse", "dense"):
-        results.append(
-            measure({"study": "sparse", "n": sparse_n, "input": kind}, args.device)
-        )
-    for method in ("CorrNet", "hand loop"):
-        results.append(
-            measure({"study": "loop", "n": loop_n, "method": method}, args.device)
-        )
+    results = measure_all(args.quick, args.device)
     payload = {"machine": machine(args.device), "results": results}
-
-    memmap_rows = [r for r in results if r["study"] == "memmap"]
-    for r in memmap_rows:
-        r.pop("paths")
-    sparse = {r["input"]: r for r in results if r["study"] == "sparse"}
-    loop = {r["method"]: r for r in results if r["study"] == "loop"}
-    ratio = loop["CorrNet"]["seconds"] / loop["hand loop"]["seconds"]
-    payload["estimator_over_hand_loop"] = ratio
-    fmt = {
-        "seconds": ".1f",
-        "data_mib": ".0f",
-        "rss_anon_before_mib": ".0f",
-        "rss_anon_peak_mib": ".0f",
-    }
-    lines = [
-        f"Machine: {payload['machine']}",
-        "",
-        f"**memmap input**: CorrNet({K}, max_iter=1) on p=q={P} float32 memmaps "
-        "(files in the page cache); seconds include the scan and canonical passes.",
-        "",
-        *markdown_table(
-            [{**r, "n": str(r["n"])} for r in memmap_rows],
-            ["n", "seconds", "data_mib", "rss_anon_before_mib", "rss_anon_peak_mib"],
-            fmt,
-        ),
-        "",
-        f"**sparse vs dense X** (n={sparse_n}, 10,000 columns at 1% density, y dense "
-        f"{P} columns; {EPOCHS} epochs):",
-        "",
-        *markdown_table(
-            [{**r, "n": str(r["n"])} for r in sparse.values()],
-            ["input", "n", "seconds", "rss_anon_before_mib", "rss_anon_peak_mib"],
-            fmt,
-        ),
-        "",
-        f"**estimator vs hand-written torch loop** (n={loop_n}, p=q={P}, hidden "
-        f"{HIDDEN}, k={K}, batch {BATCH}, {EPOCHS} epochs, in memory): "
-        f"the estimator takes {ratio:.2f}x the hand loop's time.",
-        "",
-        *markdown_table(
-            [{**r, "n": str(r["n"])} for r in loop.values()],
-            ["method", "n", "seconds", "rss_anon_before_mib", "rss_anon_peak_mib"],
-            fmt,
-        ),
-    ]
+    lines, payload["estimator_over_hand_loop"] = report(results, payload["machine"])
     suffix = "" if args.device == "cpu" else f"-{args.device.split(':')[0]}"
     stem = save(f"out_of_core{suffix}", payload, lines, quick=args.quick)
-    plot(memmap_rows, stem.with_suffix(".png"))
+    plot([r for r in results if r["study"] == "memmap"], stem.with_suffix(".png"))
 
 
 if __name__ == "__main__":

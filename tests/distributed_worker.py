@@ -9,6 +9,7 @@ a fitted model, gradients, or the error a rank raised.
 """
 
 import argparse
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -79,54 +80,31 @@ def gradients(rank):
     return {name: p.grad.clone() for name, p in network.named_parameters()}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--file-store")
-    parser.add_argument("--rank", type=int)
-    args = parser.parse_args()
-    if args.file_store:  # the user's own group: CorrNet must not create one
-        dist.init_process_group(
-            "gloo",
-            init_method=f"file://{args.file_store}",
-            rank=args.rank,
-            world_size=2,
-        )
-        group = dist.group.WORLD
-    X, Y = halves()
-    X, Y = X[:N_TRAIN], Y[:N_TRAIN]
-    if args.file_store:
-        rank = dist.get_rank()
-        mine = shard(N_TRAIN, rank, 2)
-        model = CorrNet(distributed=True, device="cpu", **FIT).fit(X[mine], Y[mine])
-        save(args.out, "user-group", rank, (model, dist.group.WORLD is group))
-        dist.barrier()
-        dist.destroy_process_group()
-        return
+def user_group(out, file_store, rank, X, Y):
+    """Scenario: the user's own group (CorrNet must use it, not create one)."""
+    dist.init_process_group(
+        "gloo", init_method=f"file://{file_store}", rank=rank, world_size=2
+    )
+    group = dist.group.WORLD
+    mine = shard(N_TRAIN, dist.get_rank(), 2)
+    model = CorrNet(distributed=True, device="cpu", **FIT).fit(X[mine], Y[mine])
+    save(out, "user-group", dist.get_rank(), (model, dist.group.WORLD is group))
 
-    mine = shard(N_TRAIN, int(__import__("os").environ["RANK"]), 2)
-    model = CorrNet(distributed=True, **FIT).fit(X[mine], Y[mine])
-    rank = dist.get_rank()
-    save(args.out, "fit", rank, model)
 
-    # Shards as row ranges of a memmap, early stopping, missing views.
-    path = args.out / "views.npy"
+def trained_scenarios(out, rank, mine, X, Y):
+    """In-memory shards; row ranges of one memmap with early stopping;
+    one-view rows with the ranking term; partial_fit chunks."""
+    save(out, "fit", rank, CorrNet(distributed=True, **FIT).fit(X[mine], Y[mine]))
+    path = out / "views.npy"
     if rank == 0:
         np.save(path, np.hstack([X, Y]).astype(np.float32))
     dist.barrier()
     both = np.load(path, mmap_mode="r")
-    Xm, Ym = both[mine, :32], both[mine, 32:]
     model = CorrNet(
-        distributed=True,
-        early_stopping=True,
-        n_iter_no_change=3,
-        tol=0.05,
-        n_components=10,
-        max_iter=80,
-        random_state=0,
-    )
-    save(args.out, "memmap", rank, model.fit(Xm, Ym))
-
+        distributed=True, early_stopping=True, n_iter_no_change=3, tol=0.05,
+        n_components=10, max_iter=80, random_state=0,
+    )  # fmt: skip
+    save(out, "memmap", rank, model.fit(both[mine, :32], both[mine, 32:]))
     Xs, Ys = X[mine].copy(), Y[mine].copy()
     lonely = np.arange(rank, len(Xs), 3)  # a third of each shard is one-view
     Ys[lonely[::2]] = np.nan
@@ -134,48 +112,51 @@ def main():
     model = CorrNet(
         distributed=True, allow_missing_views=True, ranking_weight=1.0, **FIT
     )
-    save(args.out, "missing", rank, model.fit(Xs, Ys))
-
+    save(out, "missing", rank, model.fit(Xs, Ys))
     model = CorrNet(
         distributed=True, n_components=10, hidden_layer_sizes=(64,), random_state=rank
     )
     for chunk in np.array_split(np.arange(mine.stop - mine.start), 3):
         model.partial_fit(X[mine][chunk], Y[mine][chunk])
-    save(args.out, "partial", rank, model)
+    save(out, "partial", rank, model)
 
-    save(args.out, "gradients", rank, gradients(rank))
 
-    # Errors on one rank stop every rank, and the group stays usable.
+def error_scenarios(out, rank, mine, X, Y):
+    """Errors on one rank stop every rank, and the group stays usable."""
     bad = X[mine].copy()
     if rank == 1:
         bad[3, 5] = np.nan
-    save(
-        args.out,
-        "nan",
-        rank,
-        outcome(lambda: CorrNet(distributed=True, max_iter=2).fit(bad, Y[mine])),
-    )
-    width = 32 if rank == 0 else 31
-    save(
-        args.out,
-        "width",
-        rank,
-        outcome(
-            lambda: CorrNet(distributed=True, max_iter=2).fit(X[mine, :width], Y[mine])
+    errors = {
+        "nan": lambda: CorrNet(distributed=True, max_iter=2).fit(bad, Y[mine]),
+        "width": lambda: CorrNet(distributed=True, max_iter=2).fit(
+            X[mine, : 32 if rank == 0 else 31], Y[mine]
         ),
-    )
-    save(
-        args.out,
-        "settings",
-        rank,
-        outcome(
-            lambda: CorrNet(distributed=True, max_iter=2, n_components=2 + rank).fit(
-                X[mine], Y[mine]
-            )
-        ),
-    )
+        "settings": lambda: CorrNet(
+            distributed=True, max_iter=2, n_components=2 + rank
+        ).fit(X[mine], Y[mine]),
+    }
+    for name, fit in errors.items():
+        save(out, name, rank, outcome(fit))
     model = CorrNet(distributed=True, **FIT).fit(X[mine], Y[mine])
-    save(args.out, "after-errors", rank, model)
+    save(out, "after-errors", rank, model)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--file-store")
+    parser.add_argument("--rank", type=int)
+    args = parser.parse_args()
+    X, Y = halves()
+    X, Y = X[:N_TRAIN], Y[:N_TRAIN]
+    if args.file_store:
+        user_group(args.out, args.file_store, args.rank, X, Y)
+    else:
+        rank = int(os.environ["RANK"])
+        mine = shard(N_TRAIN, rank, 2)
+        trained_scenarios(args.out, rank, mine, X, Y)
+        save(args.out, "gradients", rank, gradients(rank))
+        error_scenarios(args.out, rank, mine, X, Y)
     dist.barrier()
     dist.destroy_process_group()
 
