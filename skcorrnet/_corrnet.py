@@ -406,8 +406,9 @@ class CorrNet(
     n_iter_ : int
         Number of epochs run.
 
-    loss_ : float
-        Training loss of the last epoch.
+    loss_ : float or None
+        Training loss of the last epoch; None when no epoch ran (the linear
+        start is the model, see ``early_stopping``).
 
     loss_curve_ : list of float
         Training loss of each epoch (row-weighted mean over its batches).

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import skcorrnet._checkpoint
-import skcorrnet._corrnet
 from skcorrnet import CorrNet
 from skcorrnet._training import Trainer
 

@@ -189,6 +189,7 @@ def test_linear_start_is_the_closed_form_ridge_cca(views):
     X, Y = views
     model = CorrNet(n_components=2, random_state=0, device="cpu").fit(X, Y)
     assert model.n_iter_ == 0  # 300 rows: too few to validate training
+    assert model.loss_ is None and model.loss_curve_ == []
     Xs = (X - model.x_mean_) / model.x_std_
     Ys = (Y - model.y_mean_) / model.y_std_
     cca = fit_linear_cca(Xs, Ys, 2, reg=model.linear_start_ridge_)

@@ -6,7 +6,6 @@ import scipy.sparse as sp
 import torch
 from conftest import peak_memory_growth
 
-import skcorrnet._corrnet
 import skcorrnet._training
 from skcorrnet import CorrNet
 from skcorrnet.metrics import total_correlation
@@ -200,7 +199,7 @@ def test_staged_tensors_train_like_host_arrays(views, monkeypatch):
     X, Y = (a.astype(np.float32) for a in views)
     host = CorrNet(**{**FAST, "early_stopping": True}).fit(X, Y)
     monkeypatch.setattr(
-        skcorrnet._corrnet, "stage_on_device", lambda A, device: torch.from_numpy(A)
+        skcorrnet._training, "stage_on_device", lambda A, device: torch.from_numpy(A)
     )
     staged = CorrNet(**{**FAST, "early_stopping": True}).fit(X, Y)
     np.testing.assert_array_equal(host.transform(X), staged.transform(X))
