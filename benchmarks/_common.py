@@ -65,21 +65,28 @@ def status_mib(field):
 
 
 def digits_tasks():
-    """The two digits tasks: name -> (X, Y, stratification labels).
+    """The three digits tasks: name -> (X, Y, stratification labels).
 
     ``halves``: left half (32 pixels) vs right half of each 8x8 image.
     ``label``: whole image (64 pixels) vs its one-hot label (10 columns; their
     centred rank is 9, so at most 9 canonical pairs exist).
+    ``nonlinear``: whole image vs a nonlinear descriptor of it, the squares of
+    32 fixed random projections of the standardised pixels (a relation deep
+    models can find and linear ones cannot).
     """
     digits = load_digits()
     images = digits.data.reshape(-1, 8, 8)
+    X = digits.data
+    standard = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-9)
+    projections = np.random.RandomState(0).normal(size=(64, 32)) / 8
     return {
         "halves": (
             images[:, :, :4].reshape(-1, 32),
             images[:, :, 4:].reshape(-1, 32),
             digits.target,
         ),
-        "label": (digits.data, np.eye(10)[digits.target], digits.target),
+        "label": (X, np.eye(10)[digits.target], digits.target),
+        "nonlinear": (X, (standard @ projections) ** 2, digits.target),
     }
 
 

@@ -13,16 +13,23 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 
-def _mlp(n_in, n_out, width=256):
-    return nn.Sequential(nn.Linear(n_in, width), nn.ReLU(), nn.Linear(width, n_out))
+def _mlp(n_in, n_out, hidden):
+    """ReLU layers of the ``hidden`` widths, then a linear output layer."""
+    layers, width = [], n_in
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        width = size
+    return nn.Sequential(*layers, nn.Linear(width, n_out))
 
 
 class DeepPeer:
     """``kind`` = "DCCA" or "DCCAE" with CorrNet's widths, epochs and batch."""
 
-    def __init__(self, kind, n_components, epochs=100, batch_size=128, lr=3e-3, seed=0):
+    def __init__(self, kind, n_components, hidden=(256,), epochs=100, batch_size=128,
+                 lr=3e-3, seed=0):  # fmt: skip
         self.kind = kind
         self.n_components = n_components
+        self.hidden = tuple(hidden)
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -43,11 +50,11 @@ class DeepPeer:
         self.scalers_ = [StandardScaler().fit(X), StandardScaler().fit(Y)]
         views = self._views(X, Y)
         k = self.n_components
-        encoders = [_mlp(v.shape[1], k) for v in views]
+        encoders = [_mlp(v.shape[1], k, self.hidden) for v in views]
         if self.kind == "DCCA":
             self.model_ = DCCA(k, encoders, learning_rate=self.lr)
         else:
-            decoders = [_mlp(k, v.shape[1]) for v in views]
+            decoders = [_mlp(k, v.shape[1], self.hidden[::-1]) for v in views]
             self.model_ = DCCAE(k, encoders, decoders, learning_rate=self.lr)
         loader = DataLoader(
             MultiviewDataset(views), batch_size=self.batch_size, shuffle=True,

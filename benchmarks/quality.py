@@ -87,21 +87,13 @@ def tasks(quick):
     out = {
         "halves": (*digits["halves"], [10] if quick else [5, 10, 20], 0.3),
         "label": (*digits["label"], [9] if quick else [5, 9], 0.3),
-        "nonlinear": (*nonlinear_task(), [10], 0.3),
+        "nonlinear": (*digits["nonlinear"], [10], 0.3),
     }
     if not quick:
         linnerud = load_linnerud()
         out["2factor"] = (*two_factor_views(), None, [2], 0.5)
         out["linnerud"] = (linnerud.data, linnerud.target, None, [1, 2, 3], 0.3)
     return out
-
-
-def nonlinear_task():
-    """Digits pixels vs squared random projections of the standardised image."""
-    X, _, labels = digits_tasks()["label"]
-    standard = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-9)
-    projections = np.random.RandomState(0).normal(size=(64, 32)) / 8
-    return X, (standard @ projections) ** 2, labels
 
 
 def plot(summary, path):

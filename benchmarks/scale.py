@@ -184,7 +184,7 @@ def main():
         "peak_rss_mib: the process's peak resident memory (libraries and data "
         "included); fit's own MiB: peak minus the resident memory just before "
         "fit (an upper bound on what the fit allocated). total_corr: held-out "
-        f"({N_TEST} rows), population value {spectrum(K).sum():.2f}.",
+        f"({N_TEST} rows), linear population value {spectrum(K).sum():.2f}.",
         f"Machine: {payload['machine']}",
         "",
         *markdown_table(
