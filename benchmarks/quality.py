@@ -58,15 +58,19 @@ from skcorrnet.metrics import total_correlation
 FIGURES = ["total_corr", "worst_seed", "fit_s"]
 
 
-def competitors(k, seed, deep):
+def competitors(k, seed, deep, hidden=None):
+    """The models of one task; ``hidden`` sets CorrNet's and the deep peers'
+    widths (None: CorrNet's default, which the peers then match)."""
+    widths = {} if hidden is None else {"hidden_layer_sizes": hidden}
+    peer_widths = {} if hidden is None else {"hidden": hidden}
     models = {
         "sklearn CCA": CCA(n_components=k, max_iter=1000),
         "ridge CCA (CV)": RidgeCCA(k, random_state=seed),
     }
     if deep:
-        models["cca-zoo DCCA"] = DeepPeer("DCCA", k, seed=seed)
-        models["cca-zoo DCCAE"] = DeepPeer("DCCAE", k, seed=seed)
-    models["CorrNet"] = CorrNet(n_components=k, random_state=seed)
+        models["cca-zoo DCCA"] = DeepPeer("DCCA", k, seed=seed, **peer_widths)
+        models["cca-zoo DCCAE"] = DeepPeer("DCCAE", k, seed=seed, **peer_widths)
+    models["CorrNet"] = CorrNet(n_components=k, random_state=seed, **widths)
     return models
 
 
@@ -130,7 +134,12 @@ def main():
     parser.add_argument("--quick", action="store_true", help="k=10 only, 1 seed")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--no-deep", action="store_true", help="without cca-zoo")
+    parser.add_argument(
+        "--hidden", help="e.g. 256,256: CorrNet's and the deep peers' hidden widths; "
+        "results go to quality-hidden-256-256.*",
+    )  # fmt: skip
     args = parser.parse_args()
+    hidden = None if args.hidden is None else tuple(map(int, args.hidden.split(",")))
     seeds = list(range(1 if args.quick else args.seeds))
     ks = [10] if args.quick else [5, 10, 20]
 
@@ -142,7 +151,8 @@ def main():
                     X_all, Y_all, test_size=test_size, random_state=seed,
                     stratify=strata,
                 )
-                for name, model in competitors(k, seed, not args.no_deep).items():
+                models = competitors(k, seed, not args.no_deep, hidden)
+                for name, model in models.items():
                     row = {"task": task, "k": k, "seed": seed, "model": name}
                     row.update(evaluate(model, X, Y, Xt, Yt))
                     runs.append(row)
@@ -169,8 +179,11 @@ def main():
     lines += markdown_table(
         table_rows, ["task", "k", "model", *FIGURES], {"fit_s": ".2f"}
     )
+    name = "quality" if hidden is None else "quality-hidden-" + "-".join(map(str, hidden))
+    if hidden is not None:
+        lines.insert(1, f"CorrNet and the deep peers with hidden layers {hidden}.")
     stem = save(
-        "quality",
+        name,
         {"machine": machine(), "seeds": seeds, "runs": runs, "summary": summary},
         lines,
         quick=args.quick,
