@@ -28,17 +28,23 @@ _SHOWN = slice(0, 64)
 
 
 def environment():
-    """What bitwise reproducibility depends on, as one string."""
-    cpu = platform.processor() or platform.machine()
+    """What bitwise reproducibility depends on, as one string: the torch and
+    numpy builds, the CPU's exact model and the threads torch computes with."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(line for line in info if line.startswith("model name"))
-            cpu = cpu.split(":", 1)[1].strip()
-    except (OSError, StopIteration):
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "cpu family", "model", "stepping"):
+                    fields.setdefault(key.strip(), value.strip())
+    except OSError:
         pass
+    cpu = fields.get("model name", platform.processor() or platform.machine())
+    family = "/".join(fields.get(k, "?") for k in ("cpu family", "model", "stepping"))
     return (
-        f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
-        f"numpy {np.__version__}, {cpu}"
+        f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}, "
+        f"{torch.get_num_threads()} threads), numpy {np.__version__}, {cpu} "
+        f"(family/model/stepping {family})"
     )
 
 
