@@ -34,6 +34,7 @@ __all__ = [
     "CORRELATIONS",
     "RANKING_LOSSES",
     "RECONSTRUCTION_TERMS",
+    "Settings",
     "TERMS",
     "Objective",
     "corrnet_loss",
@@ -65,8 +66,17 @@ TOTAL_REG = 1e-3
 EPS = 1e-8
 
 
+class Settings:
+    """A dataclass of some of an estimator's parameters, under their names."""
+
+    @classmethod
+    def from_params(cls, params):
+        """The fields' values from an estimator's ``get_params()``."""
+        return cls(**{field.name: params[field.name] for field in fields(cls)})
+
+
 @dataclass(frozen=True)
-class Objective:
+class Objective(Settings):
     """The weights and shape parameters of the loss: the estimator's
     parameters of the same names (:meth:`from_params`)."""
 
@@ -78,11 +88,6 @@ class Objective:
     unpaired_weight: float
     alpha: float
     correlation: str
-
-    @classmethod
-    def from_params(cls, params):
-        """The objective of an estimator's ``get_params()``."""
-        return cls(**{field.name: params[field.name] for field in fields(cls)})
 
     def total(self, reconstruction, correlation, ranking, penalty=None):
         """The loss from its terms: of a batch (tensors, with the weight

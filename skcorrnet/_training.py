@@ -16,7 +16,7 @@ in shuffled blocks of contiguous rows, so the disk is read sequentially.
 import copy
 import functools
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,7 +33,7 @@ from ._data import (
     to_tensor,
 )
 from ._distributed import LOCAL
-from ._objective import RECONSTRUCTION_TERMS, TERMS, corrnet_loss
+from ._objective import RECONSTRUCTION_TERMS, TERMS, Settings, corrnet_loss
 from ._progress import EpochProgress
 
 __all__ = [
@@ -279,7 +279,7 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(Settings):
     """How epochs are run and stopped: the estimator's parameters of the same
     names (:meth:`from_params`)."""
 
@@ -288,11 +288,6 @@ class Schedule:
     tol: float
     n_iter_no_change: float
     verbose: int
-
-    @classmethod
-    def from_params(cls, params):
-        """The schedule of an estimator's ``get_params()``."""
-        return cls(**{field.name: params[field.name] for field in fields(cls)})
 
 
 class History:
