@@ -1,16 +1,21 @@
 """cca-zoo 4.0.1's Deep CCA and DCCAE as competitors (the ``bench`` extra).
 
-Encoders match CorrNet's default network: one hidden layer of 256 ReLU units
-per view, then ``k`` linear outputs; DCCAE's decoders mirror them. Both train
-with Adam at CorrNet's learning rate, its batch size and its epoch budget
-(``max_iter``), through Lightning, as cca-zoo's documentation shows. Their
-representations are read through ``transform(X, Y)``, as every competitor's.
+Encoders match CorrNet's default network: its hidden layers of ReLU units per
+view, then ``k`` linear outputs; DCCAE's decoders mirror them. Both train
+with Adam at CorrNet's default learning rate, batch size and epoch budget
+(``max_iter``), read from ``CorrNet()`` so that they follow its defaults,
+through Lightning, as cca-zoo's documentation shows. Their representations
+are read through ``transform(X, Y)``, as every competitor's.
 """
 
 import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 from torch import nn
+
+from skcorrnet import CorrNet
+
+_DEFAULTS = CorrNet().get_params()
 
 
 def _mlp(n_in, n_out, hidden):
@@ -25,8 +30,9 @@ def _mlp(n_in, n_out, hidden):
 class DeepPeer:
     """``kind`` = "DCCA" or "DCCAE" with CorrNet's widths, epochs and batch."""
 
-    def __init__(self, kind, n_components, hidden=(256,), epochs=100, batch_size=128,
-                 lr=3e-3, seed=0):  # fmt: skip
+    def __init__(self, kind, n_components, hidden=_DEFAULTS["hidden_layer_sizes"],
+                 epochs=_DEFAULTS["max_iter"], batch_size=_DEFAULTS["batch_size"],
+                 lr=_DEFAULTS["learning_rate_init"], seed=0):  # fmt: skip
         self.kind = kind
         self.n_components = n_components
         self.hidden = tuple(hidden)

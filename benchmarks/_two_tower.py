@@ -1,11 +1,11 @@
 """A CLIP-style two-tower model: the retrieval baseline of ``ranking.py``.
 
 Written here, not in the package, as a user would write it (Radford et al.,
-2021): one encoder per view with CorrNet's default widths (256 ReLU units, then
-``k`` linear outputs), trained with the symmetric InfoNCE loss on the cosine
+2021): one encoder per view with CorrNet's default widths (its hidden layers
+of ReLU units, then ``k`` linear outputs), trained with the symmetric InfoNCE loss on the cosine
 similarities of the L2-normalised outputs, scaled by a learned temperature
 (initialised at 1/0.07 and capped at 100, as CLIP's). Adam at CorrNet's
-learning rate, its batch size and its epoch budget.
+default learning rate, batch size and epoch budget (read from ``CorrNet()``).
 """
 
 import math
@@ -16,14 +16,17 @@ import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from _deep_peers import _mlp
+from _deep_peers import _DEFAULTS, _mlp
 
 
 class TwoTower:
     """``fit(X, Y)`` then ``transform(X, Y)``, as the other competitors."""
 
-    def __init__(self, n_components, epochs=100, batch_size=128, lr=3e-3, seed=0):
+    def __init__(self, n_components, hidden=_DEFAULTS["hidden_layer_sizes"],
+                 epochs=_DEFAULTS["max_iter"], batch_size=_DEFAULTS["batch_size"],
+                 lr=_DEFAULTS["learning_rate_init"], seed=0):  # fmt: skip
         self.n_components = n_components
+        self.hidden = tuple(hidden)
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -35,7 +38,7 @@ class TwoTower:
         self.scalers_ = [StandardScaler().fit(X), StandardScaler().fit(Y)]
         x, y = self._views(X, Y)
         self.towers_ = nn.ModuleList(
-            [_mlp(v.shape[1], self.n_components) for v in (x, y)]
+            [_mlp(v.shape[1], self.n_components, self.hidden) for v in (x, y)]
         )
         self.log_scale_ = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         params = [*self.towers_.parameters(), self.log_scale_]

@@ -16,7 +16,7 @@ ridge chosen by 3-fold CV; cca-zoo's Deep CCA, its outputs rotated to canonical 
 are (``--no-deep`` leaves it out); a
 CLIP-style two-tower model (``_two_tower.py``, symmetric InfoNCE with a learned
 temperature); ``CorrNet()``; ``CorrNet(ranking_weight=1)``. The deep models
-share CorrNet's widths (256), epochs (100), batch (128) and learning rate.
+share CorrNet's default widths, epochs, batch and learning rate.
 Retrieval uses the cosine of what ``transform`` returns, ties counted against
 the true partner (``skcorrnet.metrics``). Held-out total correlation and fit
 seconds are reported alongside; recall@1 with its sd and its worst seed.

@@ -60,9 +60,12 @@ from ._training import (
 
 __all__ = ["CorrNet"]
 
-# early_stopping="auto" validates training when the held-out fraction of the
-# paired rows would hold at least this many rows; below, the linear start is
-# the model (too few rows to tell a better network from noise).
+# early_stopping="auto" validates training from this many paired rows on, as
+# HistGradientBoosting's does: there an epoch is long and the held-out rows
+# score it reliably; below, training runs until the training loss settles.
+_MIN_EARLY_STOPPING_ROWS = 10_000
+# Below this many held-out rows, with a CCA start, the linear start is the
+# model under "auto": too few rows to tell a better network from noise.
 _MIN_VALIDATION_ROWS = 100
 # init="auto" starts from the closed-form CCA when neither view is wider than
 # this (its covariances take O(width^2) memory and O(width^3) time).
@@ -182,7 +185,7 @@ class CorrNet(
     n_components : int, default=2
         Number of latent units (components).
 
-    hidden_layer_sizes : int or array-like of int, default=(256,)
+    hidden_layer_sizes : int or array-like of int, default=(256, 256)
         Layers of each view's nonlinear branch, which adds to a linear path
         from the view to the latent units; the decoders mirror them. ``()``
         gives the original one-layer CorrNet (linear paths only).
@@ -209,16 +212,21 @@ class CorrNet(
         Strength of the L2 penalty on the weights, as in MLPRegressor: each
         batch adds ``0.5 * alpha * ||weights||^2 / batch_rows`` to the loss.
 
-    correlation : {"total", "per_unit"}, default="total"
-        The correlation term. ``"total"``: the total canonical correlation
-        of h(x) and h(y) on the batch (Deep CCA's whitened objective), which
-        several units tracking one direction cannot inflate. ``"per_unit"``:
-        the paper's summed correlation of each unit of h(x) with the same
-        unit of h(y).
+    correlation : {"squared", "total", "per_unit"}, default="squared"
+        The correlation term. ``"squared"``: the sum of the squared canonical
+        correlations of h(x) and h(y) on the batch (the squared Frobenius
+        norm of their whitened cross-covariance, cca-zoo's Deep CCA loss).
+        ``"total"``: the sum of the canonical correlations (Andrew et al.'s
+        Deep CCA objective). Neither can be inflated by several units
+        tracking one direction. ``"per_unit"``: the paper's summed
+        correlation of each unit of h(x) with the same unit of h(y).
 
-    correlation_weight : float, default=2.0
-        Weight of the correlation term (the paper's lambda). 0 gives a plain
-        multimodal autoencoder.
+    correlation_weight : float, default=50.0
+        Weight of the correlation term (the paper's lambda, 2 there). 0 gives
+        a plain multimodal autoencoder. The decoders learn from the
+        reconstruction terms alone, so with Adam (whose steps do not scale
+        with the loss) a large weight steers the encoders by correlation
+        while the decoders still learn to reconstruct.
 
     ranking_weight : float, default=0.0
         Weight of an in-batch ranking term that scores each true pair
@@ -296,7 +304,7 @@ class CorrNet(
     max_iter : int, default=100
         Maximum number of epochs (passes over the data) of ``fit``.
 
-    learning_rate_init : float, default=3e-3
+    learning_rate_init : float, default=5e-3
         Step size of the optimiser.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
@@ -317,10 +325,13 @@ class CorrNet(
         1,000 held-out rows (per process), both directions, by cosine in the
         space ``transform`` returns. The starting weights are scored too, so a
         fit never keeps weights that score below its start. ``"auto"``: on
-        when the held-out rows would number at least 100; below that, with a
-        CCA start (``init``), there are too few rows to tell a better network
-        from noise and the model is the linear start (``n_iter_`` is 0); with
-        a random start, off. ``partial_fit`` never holds rows out.
+        from 10,000 paired rows (as HistGradientBoosting's), where an epoch
+        is long and the held-out rows score it reliably; off below, where
+        every row is worth training on and training stops when the training
+        loss settles; and when the held-out rows would number fewer than
+        100, with a CCA start (``init``), too few to tell a better network
+        from noise: the model is the linear start (``n_iter_`` is 0).
+        ``partial_fit`` never holds rows out.
 
     validation_fraction : float, default=0.1
         Proportion of rows held out for early stopping.
@@ -540,13 +551,13 @@ class CorrNet(
         self,
         n_components=2,
         *,
-        hidden_layer_sizes=(256,),
+        hidden_layer_sizes=(256, 256),
         activation="relu",
         latent_activation="identity",
         init="auto",
         alpha=1e-4,
-        correlation="total",
-        correlation_weight=2.0,
+        correlation="squared",
+        correlation_weight=50.0,
         ranking_weight=0.0,
         ranking_loss="softmax",
         ranking_temperature=0.1,
@@ -557,7 +568,7 @@ class CorrNet(
         unpaired_weight=1.0,
         batch_size=128,
         max_iter=100,
-        learning_rate_init=3e-3,
+        learning_rate_init=5e-3,
         solver="adam",
         tol=1e-4,
         early_stopping="auto",
@@ -803,8 +814,10 @@ class CorrNet(
             return False
         if self.early_stopping != "auto":
             return bool(self.early_stopping)
-        if n_paired * self.validation_fraction >= _MIN_VALIDATION_ROWS:
+        if n_paired >= _MIN_EARLY_STOPPING_ROWS:
             return True
+        if n_paired * self.validation_fraction >= _MIN_VALIDATION_ROWS:
+            return False
         return None if self._starts_linear(X, Y) else False
 
     def _starts_linear(self, X, Y):

@@ -11,9 +11,11 @@ where g_x, g_y are the decoders, mse is the squared error averaged over rows and
 features (so each term is about 1 for standardised data whatever the width of a
 view), and ranking (weight mu, 0 by default) scores each true pair above the
 other pairs of the batch. C is the correlation term: the paper's sum of per-unit
-Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)`` (``"per_unit"``), or Deep
+Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)`` (``"per_unit"``); Deep
 CCA's total canonical correlation of the batch's latents (``"total"``), which
-units that duplicate one direction cannot raise. The last term is
+units that duplicate one direction cannot raise; or the sum of the squared
+canonical correlations (``"squared"``, the squared Frobenius norm of the
+whitened cross-covariance, as cca-zoo's DCCA), which needs no singular values. The last term is
 MLPRegressor's L2 penalty (n: the batch's rows).
 
 Rows with one view missing (Section 3: the single-view batches of the original
@@ -21,7 +23,7 @@ CorrNet) contribute the reconstruction of their own view from their own latent,
 ``mse(g_x(h(x)), x)`` or ``mse(g_y(h(y)), y)``, averaged over the one-view rows
 and weighted by ``unpaired_weight``; with ``"per_unit"`` they also set a floor
 under each unit's variance (:func:`pearson_per_unit`); ranking uses the paired
-rows alone, and so does ``"total"``.
+rows alone, and so do ``"total"`` and ``"squared"``.
 """
 
 from dataclasses import dataclass, fields
@@ -55,7 +57,7 @@ RECONSTRUCTION_TERMS = TERMS[:3]
 
 RANKING_LOSSES = ("softmax", "hinge")
 
-CORRELATIONS = ("total", "per_unit")
+CORRELATIONS = ("squared", "total", "per_unit")
 
 # Ridge of the covariances whitened by total_correlation, relative to their
 # mean variance.
@@ -145,8 +147,9 @@ def pearson_per_unit(a, b, eps=EPS, a_all=None, b_all=None):
     return cov / (torch.sqrt(var_a + eps) * torch.sqrt(var_b + eps))
 
 
-def total_correlation(a, b, reg=TOTAL_REG):
-    """Sum of the canonical correlations of the columns of ``a`` and ``b``.
+def total_correlation(a, b, reg=TOTAL_REG, squared=False):
+    """Sum of the canonical correlations of the columns of ``a`` and ``b``
+    (``squared=True``: of their squares).
 
     Deep CCA's objective (Andrew et al. 2013): the trace norm of
     ``Caa^-1/2 Cab Cbb^-1/2``, with each covariance ridged by ``reg`` times its
@@ -154,10 +157,13 @@ def total_correlation(a, b, reg=TOTAL_REG):
     Unlike the sum of per-unit correlations, it cannot be raised by several
     units tracking one direction. Whitening uses Cholesky factors (no
     eigen-decomposition, whose gradient is unstable for close eigenvalues).
+    The sum of squares is the squared Frobenius norm of the whitened
+    cross-covariance, so it needs no singular values either.
 
     Parameters
     ----------
     a, b : torch.Tensor of shape (n_rows, n_units)
+    squared : bool, default=False
 
     Returns
     -------
@@ -178,6 +184,8 @@ def total_correlation(a, b, reg=TOTAL_REG):
     la, lb = factor(a.T @ a), factor(b.T @ b)
     cross = torch.linalg.solve_triangular(la, a.T @ b, upper=False)
     cross = torch.linalg.solve_triangular(lb, cross.T, upper=False).T
+    if squared:
+        return (cross * cross).sum()
     return torch.linalg.svdvals(cross).sum()
 
 
@@ -346,6 +354,13 @@ def _global_batch(hx, hy, present, keys, gather):
     return h[:, :k], h[:, k : 2 * k], (h[:, 2 * k :] > 0.5).T, keys
 
 
+def _paired_correlation(hx, hy, kind):
+    """The correlation term of paired rows' latents."""
+    if kind == "per_unit":
+        return pearson_per_unit(hx, hy).sum()
+    return total_correlation(hx, hy, squared=kind == "squared")
+
+
 def _correlation(hx, hy, present, keys, counts, kind):
     """The correlation term, and the paired rows' latents and keys to rank.
 
@@ -357,15 +372,13 @@ def _correlation(hx, hy, present, keys, counts, kind):
         keys = None if keys is None else keys[:0]
         return hx.sum() * 0.0, hx[:0], hy[:0], keys
     if counts[1] == 0:  # every row is paired
-        if kind == "total":
-            return total_correlation(hx, hy), hx, hy, keys
-        return pearson_per_unit(hx, hy).sum(), hx, hy, keys
+        return _paired_correlation(hx, hy, kind), hx, hy, keys
     has_x, has_y = present  # some rows have one view (local or gathered)
     paired = has_x & has_y
     hx_p, hy_p = hx[paired], hy[paired]
     keys = None if keys is None else keys[paired]
-    if kind == "total":
-        return total_correlation(hx_p, hy_p), hx_p, hy_p, keys
+    if kind != "per_unit":
+        return _paired_correlation(hx_p, hy_p, kind), hx_p, hy_p, keys
     semi = pearson_per_unit(hx_p, hy_p, a_all=hx[has_x], b_all=hy[has_y])
     return semi.sum(), hx_p, hy_p, keys
 

@@ -123,7 +123,7 @@ def test_streamed_input_is_never_copied_whole(tmp_path, monkeypatch):
         )
         model = CorrNet(
             n_components=4, hidden_layer_sizes=(16,), max_iter=1, batch_size=1024,
-            random_state=0, device="cpu",
+            early_stopping=True, random_state=0, device="cpu",
         )  # fmt: skip
         if not measure:  # torch's first-call allocations, not measured
             return model.fit(X_map, Y_map)

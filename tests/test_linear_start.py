@@ -24,8 +24,8 @@ def moments_of(A, B):
     return moments
 
 
-def canonical_sum(A, B):
-    """Sum of the canonical correlations, by whitening with numpy."""
+def canonical_sum(A, B, power=1):
+    """Sum of the canonical correlations (to ``power``), by whitening with numpy."""
 
     def inv_sqrt(c):
         w, v = np.linalg.eigh(c)
@@ -33,35 +33,42 @@ def canonical_sum(A, B):
 
     A, B = A - A.mean(0), B - B.mean(0)
     cross = inv_sqrt(A.T @ A) @ A.T @ B @ inv_sqrt(B.T @ B)
-    return np.linalg.svd(cross, compute_uv=False).sum()
+    return (np.linalg.svd(cross, compute_uv=False) ** power).sum()
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 2**31 - 1), st.integers(1, 4))
-def test_total_correlation_is_the_sum_of_canonical_correlations(seed, k):
+@given(st.integers(0, 2**31 - 1), st.integers(1, 4), st.booleans())
+def test_total_correlation_is_the_sum_of_canonical_correlations(seed, k, squared):
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(60, k))
     B = A @ rng.normal(size=(k, k)) + rng.normal(size=(60, k))
-    got = total_correlation(torch.from_numpy(A), torch.from_numpy(B), reg=1e-12)
-    assert float(got) == pytest.approx(canonical_sum(A, B), rel=1e-6)
+    got = total_correlation(
+        torch.from_numpy(A), torch.from_numpy(B), reg=1e-12, squared=squared
+    )
+    expected = canonical_sum(A, B, power=2 if squared else 1)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
 
 
-def test_total_correlation_ignores_duplicated_units():
+@pytest.mark.parametrize("squared", [False, True])
+def test_total_correlation_ignores_duplicated_units(squared):
     """A copy of a unit adds nothing, where per-unit correlations would add 1."""
     rng = np.random.default_rng(0)
     a = torch.from_numpy(rng.normal(size=(200, 3)))
     b = a + torch.from_numpy(rng.normal(size=(200, 3)))
-    single = total_correlation(a, b)
+    single = total_correlation(a, b, squared=squared)
     doubled = total_correlation(
-        torch.cat([a, a[:, :1]], dim=1), torch.cat([b, b[:, :1]], dim=1)
+        torch.cat([a, a[:, :1]], dim=1),
+        torch.cat([b, b[:, :1]], dim=1),
+        squared=squared,
     )
     assert float(doubled) == pytest.approx(float(single), abs=0.02)
 
 
-def test_total_correlation_has_finite_gradients_on_constant_units():
+@pytest.mark.parametrize("squared", [False, True])
+def test_total_correlation_has_finite_gradients_on_constant_units(squared):
     a = torch.zeros(16, 3, dtype=torch.float64, requires_grad=True)
     b = torch.randn(16, 3, dtype=torch.float64, requires_grad=True)
-    total_correlation(a, b).backward()
+    total_correlation(a, b, squared=squared).backward()
     assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
 
 

@@ -24,7 +24,7 @@ def halves():
 
 
 def paper_objective(**params):
-    """The objective of the paper's loss (per-unit correlation, no weight
-    penalty) with CorrNet's other defaults, and ``params``."""
-    params = {"correlation": "per_unit", "alpha": 0.0, **params}
+    """The objective of the paper's loss (per-unit correlation, lambda = 2,
+    no weight penalty) with CorrNet's other defaults, and ``params``."""
+    params = {"correlation": "per_unit", "correlation_weight": 2.0, "alpha": 0.0, **params}
     return Objective.from_params(CorrNet(**params).get_params())
