@@ -2,7 +2,7 @@
 digits tasks where they are closest to (or behind) the best peer.
 
 Protocol: ``benchmarks/quality.py``'s, on its digits tasks (a stratified
-70/30 split per seed): halves at k = 10 and 5, image vs label at k = 9, and
+70/30 split per seed): halves at k = 10 and 20, image vs label at k = 9, and
 pixels vs a nonlinear descriptor at k = 10. Figure: held-out total canonical
 correlation (a linear CCA fitted on the training representations, its held-out
 correlations summed), mean over the seeds. Reference rows: the CV-ridge CCA,
@@ -32,6 +32,7 @@ PAPER = {
     "latent_activation": "logistic",
     "init": "random",
     "correlation": "per_unit",
+    "correlation_weight": 2.0,
     "solver": "rmsprop",
     "alpha": 0.0,
     "early_stopping": False,
@@ -40,25 +41,21 @@ VARIANTS = {
     "defaults": {},
     "the paper's model": PAPER,
     "init=random": {"init": "random"},
+    "correlation=total (Deep CCA's trace norm)": {"correlation": "total"},
     "correlation=per_unit (paper)": {"correlation": "per_unit"},
-    "latent_activation=relu": {"latent_activation": "relu"},
-    "early_stopping=False": {"early_stopping": False},
-    "no hidden layer (linear paths only)": {"hidden_layer_sizes": ()},
-    "tanh": {"activation": "tanh"},
-    "hidden (128,)": {"hidden_layer_sizes": (128,)},
-    "hidden (256, 256)": {"hidden_layer_sizes": (256, 256)},
-    "alpha=0": {"alpha": 0.0},
-    "alpha=1e-2": {"alpha": 1e-2},
+    "correlation_weight=2 (paper)": {"correlation_weight": 2.0},
     "correlation_weight=0 (plain autoencoder)": {"correlation_weight": 0.0},
-    "correlation_weight=8": {"correlation_weight": 8.0},
+    "learning_rate_init=3e-3": {"learning_rate_init": 3e-3},
+    "learning_rate_init=1e-2": {"learning_rate_init": 1e-2},
+    "early_stopping=False": {"early_stopping": False},
+    "hidden (256,)": {"hidden_layer_sizes": (256,)},
+    "no hidden layer (linear paths only)": {"hidden_layer_sizes": ()},
+    "latent_activation=relu": {"latent_activation": "relu"},
+    "alpha=0": {"alpha": 0.0},
     "batch_size=256": {"batch_size": 256},
-    "learning_rate_init=1e-3": {"learning_rate_init": 1e-3},
-    "solver=rmsprop": {"solver": "rmsprop"},
-    "n_iter_no_change=20": {"n_iter_no_change": 20},
-    "validation_fraction=0.2": {"validation_fraction": 0.2},
 }
-# (task, k) pairs, as in quality.py.
-TASKS = [("halves", 10), ("halves", 5), ("label", 9), ("nonlinear", 10)]
+# (task, k) pairs, as in quality.py: where a second layer let DCCA pull ahead.
+TASKS = [("halves", 10), ("halves", 20), ("label", 9), ("nonlinear", 10)]
 QUICK = ["defaults", "the paper's model", "init=random"]
 
 

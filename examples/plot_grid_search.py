@@ -29,8 +29,8 @@ pipeline = make_pipeline(
 search = GridSearchCV(
     pipeline,
     param_grid={
-        "corrnet__hidden_layer_sizes": [(), (256,)],
-        "corrnet__correlation_weight": [0.5, 2.0],
+        "corrnet__hidden_layer_sizes": [(256,), (256, 256)],
+        "corrnet__correlation_weight": [2.0, 50.0],
     },
     scoring=correlation_scorer,
     cv=3,

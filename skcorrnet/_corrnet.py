@@ -60,12 +60,9 @@ from ._training import (
 
 __all__ = ["CorrNet"]
 
-# early_stopping="auto" validates training from this many paired rows on, as
-# HistGradientBoosting's does: there an epoch is long and the held-out rows
-# score it reliably; below, training runs until the training loss settles.
-_MIN_EARLY_STOPPING_ROWS = 10_000
-# Below this many held-out rows, with a CCA start, the linear start is the
-# model under "auto": too few rows to tell a better network from noise.
+# early_stopping="auto" validates training when the held-out fraction of the
+# paired rows would hold at least this many rows; below, the linear start is
+# the model (too few rows to tell a better network from noise).
 _MIN_VALIDATION_ROWS = 100
 # init="auto" starts from the closed-form CCA when neither view is wider than
 # this (its covariances take O(width^2) memory and O(width^3) time).
@@ -325,13 +322,10 @@ class CorrNet(
         1,000 held-out rows (per process), both directions, by cosine in the
         space ``transform`` returns. The starting weights are scored too, so a
         fit never keeps weights that score below its start. ``"auto"``: on
-        from 10,000 paired rows (as HistGradientBoosting's), where an epoch
-        is long and the held-out rows score it reliably; off below, where
-        every row is worth training on and training stops when the training
-        loss settles; and when the held-out rows would number fewer than
-        100, with a CCA start (``init``), too few to tell a better network
-        from noise: the model is the linear start (``n_iter_`` is 0).
-        ``partial_fit`` never holds rows out.
+        when the held-out rows would number at least 100; below that, with a
+        CCA start (``init``), there are too few rows to tell a better network
+        from noise and the model is the linear start (``n_iter_`` is 0); with
+        a random start, off. ``partial_fit`` never holds rows out.
 
     validation_fraction : float, default=0.1
         Proportion of rows held out for early stopping.
@@ -814,10 +808,8 @@ class CorrNet(
             return False
         if self.early_stopping != "auto":
             return bool(self.early_stopping)
-        if n_paired >= _MIN_EARLY_STOPPING_ROWS:
-            return True
         if n_paired * self.validation_fraction >= _MIN_VALIDATION_ROWS:
-            return False
+            return True
         return None if self._starts_linear(X, Y) else False
 
     def _starts_linear(self, X, Y):

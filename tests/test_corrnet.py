@@ -16,7 +16,6 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import skcorrnet._corrnet
 import skcorrnet._progress
 from skcorrnet import CorrNet
 from skcorrnet.metrics import sum_of_correlations, total_correlation
@@ -170,27 +169,6 @@ def test_early_stopping_restores_best_weights(views):
     again = fitted(X, Y, max_iter=best, **{**settings, "n_iter_no_change": 99})
     for a, b in zip(model.module_.parameters(), again.module_.parameters()):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
-
-
-@pytest.mark.parametrize(
-    "n_rows, validated, trained",
-    [(2_000, True, True), (1_000, False, True), (900, False, False)],
-)
-def test_auto_early_stopping_follows_the_row_count(monkeypatch, n_rows, validated, trained):
-    """"auto" validates from _MIN_EARLY_STOPPING_ROWS paired rows (lowered
-    here to 2,000), trains without holding out below that, and keeps the
-    linear start when fewer than 100 rows would be held out."""
-    monkeypatch.setattr(skcorrnet._corrnet, "_MIN_EARLY_STOPPING_ROWS", 2_000)
-    X, Y = two_views(n_samples=n_rows, seed=0)
-    model = CorrNet(
-        n_components=2, hidden_layer_sizes=(8,), max_iter=2, n_iter_no_change=np.inf,
-        random_state=0, device="cpu",
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, Y)
-    assert (model.validation_scores_ is not None) == validated
-    assert model.n_iter_ == (2 if trained else 0)
 
 
 def test_cca_docstring_example_fits_without_warnings():

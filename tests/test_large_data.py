@@ -107,13 +107,15 @@ def test_small_buffers_train_as_well_as_in_memory(digit_halves, monkeypatch):
 
 
 def test_streamed_input_is_never_copied_whole(tmp_path, monkeypatch):
-    """Memmapped views four times longer cost only a small part of their extra
+    """Memmapped views eight times longer cost only a small part of their extra
     bytes in memory (torch's allocations counted, the mapped pages not): fit
     and transform read blocks and buffers, never the whole views."""
     monkeypatch.setattr(skcorrnet._training, "_BUFFER_BYTES", 2 * 2**20)
     rng = np.random.RandomState(0)
 
-    def growth(n_rows, measure=True):
+    def growth(n_rows, repeats=2):
+        """The least peak growth of ``repeats`` fits (sampled peaks only err
+        upwards, when other threads allocate), and the memmaps' bytes."""
         shared = rng.normal(size=(n_rows, 4))
         (tmp_path / str(n_rows)).mkdir()
         X_map, Y_map = memmaps(
@@ -125,16 +127,18 @@ def test_streamed_input_is_never_copied_whole(tmp_path, monkeypatch):
             n_components=4, hidden_layer_sizes=(16,), max_iter=1, batch_size=1024,
             early_stopping=True, random_state=0, device="cpu",
         )  # fmt: skip
-        if not measure:  # torch's first-call allocations, not measured
-            return model.fit(X_map, Y_map)
-        peak = peak_memory_growth(lambda: model.fit(X_map, Y_map).transform(X_map))
-        return peak, X_map.nbytes + Y_map.nbytes
+        peaks = [
+            peak_memory_growth(lambda: model.fit(X_map, Y_map).transform(X_map))
+            for _ in range(repeats)
+        ]
+        return min(peaks), X_map.nbytes + Y_map.nbytes
 
-    growth(2_000, measure=False)
-    (small, small_bytes), (large, large_bytes) = growth(8_000), growth(32_000)
-    # A float32 copy of one view would add half of the extra bytes; the n x 4
-    # output of transform and row indices add about 5%.
-    assert large - small < 0.25 * (large_bytes - small_bytes)
+    growth(2_000, repeats=1)  # torch's first-call allocations, not used
+    (small, small_bytes), (large, large_bytes) = growth(8_000), growth(64_000)
+    # The views are float64: a float32 copy of one of them would add a quarter
+    # of the extra bytes; the n x 4 output of transform and row indices add
+    # about 5%, and sampling the peak up to about 10 MiB.
+    assert large - small < 0.2 * (large_bytes - small_bytes), (small, large)
 
 
 def test_row_sliceable_integer_views(digit_halves):
