@@ -2,10 +2,11 @@
 
 Written here, not in the package, as a user would write it (Radford et al.,
 2021): one encoder per view with CorrNet's default widths (its hidden layers
-of ReLU units, then ``k`` linear outputs), trained with the symmetric InfoNCE loss on the cosine
-similarities of the L2-normalised outputs, scaled by a learned temperature
-(initialised at 1/0.07 and capped at 100, as CLIP's). Adam at CorrNet's
-default learning rate, batch size and epoch budget (read from ``CorrNet()``).
+of ReLU units, then ``k`` linear outputs), trained with the symmetric InfoNCE
+loss on the cosine similarities of the L2-normalised outputs, scaled by a
+learned temperature (initialised at 1/0.07 and capped at 100, as CLIP's).
+Adam at CorrNet's default learning rate, batch size and epoch budget (read
+from ``CorrNet()``).
 """
 
 import math

@@ -15,8 +15,8 @@ Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)`` (``"per_unit"``); Deep
 CCA's total canonical correlation of the batch's latents (``"total"``), which
 units that duplicate one direction cannot raise; or the sum of the squared
 canonical correlations (``"squared"``, the squared Frobenius norm of the
-whitened cross-covariance, as cca-zoo's DCCA), which needs no singular values. The last term is
-MLPRegressor's L2 penalty (n: the batch's rows).
+whitened cross-covariance, as cca-zoo's DCCA), which needs no singular
+values. The last term is MLPRegressor's L2 penalty (n: the batch's rows).
 
 Rows with one view missing (Section 3: the single-view batches of the original
 CorrNet) contribute the reconstruction of their own view from their own latent,
@@ -163,7 +163,11 @@ def total_correlation(a, b, reg=TOTAL_REG, squared=False):
     Parameters
     ----------
     a, b : torch.Tensor of shape (n_rows, n_units)
+    reg : float, default=TOTAL_REG
+        Ridge of each covariance, relative to its mean variance.
     squared : bool, default=False
+        Sum the squares of the canonical correlations (cca-zoo's DCCA loss)
+        instead of the correlations.
 
     Returns
     -------
