@@ -4,14 +4,14 @@ For a batch of paired rows (x_i, y_i) with latents h(x), h(y), h(x, y):
 
     L = sum_{h in {h(x,y), h(x), h(y)}} [ mse(g_x(h), x) + mse(g_y(h), y) ]
         - lambda * C(h(x), h(y))
-        + mu * ranking(h(x), h(y))
+        + mu * lambda / 2 * ranking(h(x), h(y))
         + alpha / (2 n) * ||weights||^2
 
 where g_x, g_y are the decoders, mse is the squared error averaged over rows and
 features (so each term is about 1 for standardised data whatever the width of a
-view), and ranking (weight mu, 0 by default) scores each true pair above the
-other pairs of the batch. C is the correlation term: the paper's sum of per-unit
-Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)`` (``"per_unit"``); Deep
+view), and ranking (weight mu, 0 by default, relative to lambda) scores each
+true pair above the other pairs of the batch. C is the correlation term: the
+paper's sum of per-unit Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)`` (``"per_unit"``); Deep
 CCA's total canonical correlation of the batch's latents (``"total"``), which
 units that duplicate one direction cannot raise; or the sum of the squared
 canonical correlations (``"squared"``, the squared Frobenius norm of the
@@ -101,8 +101,15 @@ class Objective(Settings):
         if penalty is not None:
             loss = loss + penalty
         if self.ranking_weight > 0:
-            loss = loss + self.ranking_weight * ranking
+            loss = loss + self.ranking_scale * ranking
         return loss
+
+    @property
+    def ranking_scale(self):
+        """The ranking term's weight in the loss: ``ranking_weight`` is
+        relative to the correlation term's, so that it keeps its balance
+        with it whatever ``correlation_weight``."""
+        return self.ranking_weight * self.correlation_weight / 2
 
 
 def dense(t):

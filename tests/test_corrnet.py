@@ -171,6 +171,36 @@ def test_early_stopping_restores_best_weights(views):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
+def test_auto_early_stopping_refits_on_every_row(monkeypatch, digit_halves):
+    """``"auto"`` validates on held-out rows to choose the number of epochs,
+    then trains a new network on every row for that many, with no stopping."""
+    from skcorrnet._training import Trainer
+
+    runs = []
+    run = Trainer.run
+
+    def spy(self, data, history, n_epochs, scorer=None, may_stop=True, *args):
+        runs.append((len(data[2]), n_epochs, scorer is not None, may_stop))
+        return run(self, data, history, n_epochs, scorer, may_stop, *args)
+
+    monkeypatch.setattr(Trainer, "run", spy)
+    X, Y = digit_halves
+    settings = {**FAST, "early_stopping": "auto", "max_iter": 20, "n_iter_no_change": 2}
+    model = fitted(X, Y, **settings)
+    assert runs[0] == (1617, 20, True, True)  # the validated run, 180 rows held out
+    scores = model.validation_scores_
+    best = int(np.argmax(scores)) + 1
+    if model.best_validation_score_ > max(scores):
+        best = 0  # the start scored best: the model is the linear start
+    assert len(scores) > best  # the validated run went past its best epoch
+    assert runs[1] == (len(X), best, False, False)
+    assert model.n_iter_ == len(model.loss_curve_) == best
+    assert model.best_loss_ is None
+    held_out = fitted(X, Y, **{**settings, "early_stopping": True})
+    assert held_out.validation_scores_ == scores  # the same validated run
+    assert held_out.n_iter_ == len(scores)
+
+
 def test_cca_docstring_example_fits_without_warnings():
     """scikit-learn's CCA example (4 rows): the defaults fit it silently."""
     X = [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [2.0, 2.0, 2.0], [3.0, 5.0, 4.0]]
@@ -406,7 +436,8 @@ def test_training_memory_stays_o_batch():
 
 def test_canonical_components_are_ordered_and_decorrelated(digit_halves):
     L, R = digit_halves
-    model = CorrNet(n_components=6, max_iter=20, random_state=0).fit(L, R)
+    model = CorrNet(n_components=6, hidden_layer_sizes=(64,), max_iter=20, random_state=0)
+    model.fit(L, R)
     rho = model.canonical_correlations_
     assert np.all(np.diff(rho) <= 1e-12) and np.all((rho >= 0) & (rho <= 1))
     zx, zy = model.transform(L, R)
@@ -460,7 +491,8 @@ def test_predict_is_decoding_of_the_x_latent(views):
 
 def test_pipeline_grid_search_and_cross_val(digit_halves):
     L, R = digit_halves
-    pipe = make_pipeline(StandardScaler(), CorrNet(n_components=3, max_iter=5, random_state=0))
+    small = dict(n_components=3, hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+    pipe = make_pipeline(StandardScaler(), CorrNet(**small))
     pipe.fit(L, R)
     assert pipe.predict(L).shape == R.shape
     assert pipe.transform(L).shape == (len(L), 3)
@@ -478,7 +510,7 @@ def test_pipeline_grid_search_and_cross_val(digit_halves):
     np.testing.assert_array_equal(
         grid.predict(L), grid.best_estimator_.predict(L)
     )
-    scores = cross_val_score(CorrNet(n_components=3, max_iter=5, random_state=0), L, R, cv=3)
+    scores = cross_val_score(CorrNet(**small), L, R, cv=3)
     assert scores.shape == (3,) and np.all(np.isfinite(scores))
 
 
@@ -604,6 +636,7 @@ def test_bad_shapes_are_rejected(views):
         ({"learning_rate_init": 0.0}, "learning_rate_init"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
         ({"device": "gpu7"}, "not a valid torch device"),
+        ({"ranking_weight": 1.0, "correlation_weight": 0.0}, "needs correlation_weight"),
     ],
 )
 def test_bad_parameters_are_rejected(views, params, match):

@@ -69,9 +69,10 @@ def test_every_setting_adds_its_term_to_the_loss():
     weights = [w for name, w in module.named_parameters() if "weight" in name]
     penalty = 0.5 * 0.1 * sum(float((w**2).sum()) for w in weights) / 16
     recon = terms["recon_xy"] + terms["recon_x"] + terms["recon_y"]
-    expected = recon - 3.0 * terms["correlation"] + 0.5 * terms["ranking"] + penalty
+    # ranking_weight is relative to correlation_weight: 0.5 * 3.0 / 2.
+    expected = recon - 3.0 * terms["correlation"] + 0.75 * terms["ranking"] + penalty
     assert terms["ranking"] > 0 and abs(float(loss) - float(expected)) < 1e-5
-    assert objective.total(1.0, 2.0, 4.0) == 1.0 - 3.0 * 2.0 + 0.5 * 4.0
+    assert objective.total(1.0, 2.0, 4.0) == 1.0 - 3.0 * 2.0 + 0.75 * 4.0
     assert paper_objective().total(1.0, 2.0, 4.0) == 1.0 - 2.0 * 2.0  # no ranking
 
 
