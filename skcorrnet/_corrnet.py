@@ -72,8 +72,8 @@ _MAX_SCORE_FIT_ROWS = 8192
 # Smallest scale of a canonical component (its correlation, if larger), so
 # that inverse_transform stays finite for an uncorrelated component.
 _MIN_COMPONENT_SCALE = 1e-3
-# Version of the checkpoint layout (3: History.state with the best epoch).
-_CHECKPOINT_FORMAT = 3
+# Version of the checkpoint layout (2: the training history as History.state).
+_CHECKPOINT_FORMAT = 2
 # The name of each view's data in messages.
 _NAMES = {"x": "X", "y": "y", None: "the components"}
 _INDEX = {"x": 0, "y": 1}
@@ -232,8 +232,8 @@ class CorrNet(
         correlation term: the loss adds ``ranking_weight * correlation_weight
         / 2`` times the ranking loss, so a setting keeps its balance of
         correlation and retrieval whatever ``correlation_weight`` (which must
-        then be positive). Set it to 1 for cross-modal retrieval: the
-        measured balance (``benchmarks/ranking.py``), where larger weights
+        then be positive). Set it to 1 for cross-modal retrieval, the
+        balance measured in ``benchmarks/ranking.py``: larger weights
         retrieve a little better and keep less of the total correlation.
         With it, early stopping scores retrieval instead of correlation. Rows
         whose partner input equals the true one (two images with one label)
@@ -327,15 +327,11 @@ class CorrNet(
         the mean reciprocal rank of each held-out row's partner among up to
         1,000 held-out rows (per process), both directions, by cosine in the
         space ``transform`` returns. The starting weights are scored too, so a
-        fit never keeps weights that score below its start. ``"auto"``: when
-        the held-out rows would number at least 100, that run only chooses
-        the number of epochs: a new network is then trained on every row for
-        the epochs that scored best (none: the linear start), so no row is
-        lost to validation (a warm start instead keeps the validated run, as
-        True does). Below 100, with a CCA start (``init``), there are too few
-        rows to tell a better network from noise and the model is the linear
-        start (``n_iter_`` is 0); with a random start, off. ``partial_fit``
-        never holds rows out.
+        fit never keeps weights that score below its start. ``"auto"``: on
+        when the held-out rows would number at least 100; below that, with a
+        CCA start (``init``), there are too few rows to tell a better network
+        from noise and the model is the linear start (``n_iter_`` is 0); with
+        a random start, off. ``partial_fit`` never holds rows out.
 
     validation_fraction : float, default=0.1
         Proportion of rows held out for early stopping.
@@ -419,8 +415,7 @@ class CorrNet(
         The device the network lives on.
 
     n_iter_ : int
-        Number of epochs the model was trained (with ``early_stopping="auto"``
-        on every row: those of the refit, not of the validated run).
+        Number of epochs run.
 
     loss_ : float or None
         Training loss of the last epoch; None when no epoch ran (the linear
@@ -440,8 +435,8 @@ class CorrNet(
 
     validation_scores_ : list of float or None
         With early stopping, the held-out total correlation after each epoch
-        of the validated run (the mean reciprocal rank with a ranking term;
-        higher is better); else None.
+        (the mean reciprocal rank with a ranking term; higher is better); else
+        None.
 
     best_validation_score_ : float or None
         Best of the start's score and ``validation_scores_``; None without
@@ -501,9 +496,9 @@ class CorrNet(
     >>> images = load_digits().data.reshape(-1, 8, 8)
     >>> left = images[:, :, :4].reshape(-1, 32)
     >>> right = images[:, :, 4:].reshape(-1, 32)
-    >>> model = CorrNet(n_components=5, hidden_layer_sizes=(64,), random_state=0)
+    >>> model = CorrNet(n_components=5, random_state=0)
     >>> model.fit(left, right)
-    CorrNet(hidden_layer_sizes=(64,), n_components=5, random_state=0)
+    CorrNet(n_components=5, random_state=0)
     >>> z_left, z_right = model.transform(left, right)
     >>> z_left.shape
     (1797, 5)
@@ -714,8 +709,6 @@ class CorrNet(
             (X, Y, rows, present), val_rows, paired, ranks, early, incremental,
             resumable,
         )  # fmt: skip
-        if early and reset and self.early_stopping == "auto":
-            self._refit(X, Y, present, paired, ranks)
         self._fit_canonical(X, Y, paired if present is not None else None, ranks)
         if streaming:
             self._save_stream(ranks)
@@ -760,28 +753,6 @@ class CorrNet(
             (*data, stats), self._history, n_epochs, scorer, not incremental, resume,
             on_epoch,
         )  # fmt: skip
-        self._finish_run()
-
-    def _refit(self, X, Y, present, paired, ranks):
-        """``early_stopping="auto"``: train a new network on every row for the
-        epochs that scored best on the held-out rows (none: the linear start
-        is the model), so that no row is lost to validation.
-
-        It draws on the random state where the validated run left it (a
-        checkpoint holds that state), so a resumed fit refits alike.
-        """
-        validated = self._history
-        self._new_network(X, Y)
-        if self._starts_linear(X, Y):
-            self._start_linear(X, Y, paired, ranks)
-        data = (X, Y, np.arange(X.shape[0]), present, self._stats_on_device())
-        self._trainer(ranks).run(
-            data, self._history, validated.best_epoch, may_stop=False
-        )
-        self._history.adopt_validation(validated)
-        self._finish_run()
-
-    def _finish_run(self):
         self._history.publish(self)
         self.module_.eval()
         self._keep_float64_copy()
@@ -1088,11 +1059,6 @@ class CorrNet(
         # Sparse views are scaled but not centred (centring would densify them).
         self._centred = {"x": not sp.issparse(X), "y": not sp.issparse(Y)}
         self._set_scaling(moments)
-        self._n_features_out = self.n_components
-        self._new_network(X, Y)
-
-    def _new_network(self, X, Y):
-        """A network drawn from the random state, its optimiser, an empty history."""
         generator = torch.Generator().manual_seed(
             int(self._rng.randint(np.iinfo(np.int32).max))
         )
@@ -1109,6 +1075,7 @@ class CorrNet(
             self.solver, self.module_.parameters(), self.learning_rate_init
         )
         self._kept_trainer = None
+        self._n_features_out = self.n_components
         self._history = History()
         self._history.publish(self)
         self.linear_start_ridge_ = None

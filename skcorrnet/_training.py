@@ -301,7 +301,7 @@ class History:
     # Estimator attributes (published after a run), then private state.
     PUBLIC = ("n_iter_", "loss_", "loss_curve_", "loss_terms_", "best_loss_",
               "validation_scores_", "best_validation_score_")  # fmt: skip
-    STATE = PUBLIC + ("no_improvement_count", "best_epoch")
+    STATE = PUBLIC + ("no_improvement_count",)
 
     def __init__(self):
         self.n_iter_, self.loss_, self.loss_curve_ = 0, None, []
@@ -309,7 +309,6 @@ class History:
         self.best_loss_ = np.inf
         self.validation_scores_ = self.best_validation_score_ = None
         self.no_improvement_count = 0
-        self.best_epoch = 0  # of the best weights (0: the start's)
 
     def start_validation(self):
         """Score held-out rows from now on (once per estimator, kept by warm starts)."""
@@ -343,18 +342,8 @@ class History:
             improved = score > self.best_validation_score_
             if improved:
                 self.best_validation_score_ = score
-        if improved:
-            self.best_epoch = self.n_iter_
         self.no_improvement_count = self.no_improvement_count + 1 if worse else 0
         return improved
-
-    def adopt_validation(self, validated):
-        """Take the validation record of ``validated`` (the run that chose
-        this run's length): ``best_loss_`` is None then, as with early
-        stopping."""
-        self.validation_scores_ = validated.validation_scores_
-        self.best_validation_score_ = validated.best_validation_score_
-        self.best_loss_ = None
 
     def state(self):
         """Plain values, for a checkpoint."""

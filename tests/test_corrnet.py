@@ -171,36 +171,6 @@ def test_early_stopping_restores_best_weights(views):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
-def test_auto_early_stopping_refits_on_every_row(monkeypatch, digit_halves):
-    """``"auto"`` validates on held-out rows to choose the number of epochs,
-    then trains a new network on every row for that many, with no stopping."""
-    from skcorrnet._training import Trainer
-
-    runs = []
-    run = Trainer.run
-
-    def spy(self, data, history, n_epochs, scorer=None, may_stop=True, *args):
-        runs.append((len(data[2]), n_epochs, scorer is not None, may_stop))
-        return run(self, data, history, n_epochs, scorer, may_stop, *args)
-
-    monkeypatch.setattr(Trainer, "run", spy)
-    X, Y = digit_halves
-    settings = {**FAST, "early_stopping": "auto", "max_iter": 20, "n_iter_no_change": 2}
-    model = fitted(X, Y, **settings)
-    assert runs[0] == (1617, 20, True, True)  # the validated run, 180 rows held out
-    scores = model.validation_scores_
-    best = int(np.argmax(scores)) + 1
-    if model.best_validation_score_ > max(scores):
-        best = 0  # the start scored best: the model is the linear start
-    assert len(scores) > best  # the validated run went past its best epoch
-    assert runs[1] == (len(X), best, False, False)
-    assert model.n_iter_ == len(model.loss_curve_) == best
-    assert model.best_loss_ is None
-    held_out = fitted(X, Y, **{**settings, "early_stopping": True})
-    assert held_out.validation_scores_ == scores  # the same validated run
-    assert held_out.n_iter_ == len(scores)
-
-
 def test_cca_docstring_example_fits_without_warnings():
     """scikit-learn's CCA example (4 rows): the defaults fit it silently."""
     X = [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [2.0, 2.0, 2.0], [3.0, 5.0, 4.0]]
