@@ -272,14 +272,16 @@ class CorrNet(
         ``predict_x`` do not depend on it.
 
     spare_components : int, default=2
-        With ``canonical=True``, latent units trained beyond
-        ``n_components`` (as many as the narrower view's width leaves room
-        for); the rotation keeps the ``n_components`` most correlated
+        With ``canonical=True`` and ``ranking_weight=0``, latent units trained
+        beyond ``n_components`` (as many as the narrower view's width leaves
+        room for); the rotation keeps the ``n_components`` most correlated
         directions. Training sometimes leaves one unit unaligned across the
         views, which a minibatch's correlation cannot see: a spare unit takes
         that loss instead of a kept component (``benchmarks/components.py``).
         ``inverse_transform`` sets the spare directions to their training
-        mean. 0 trains exactly ``n_components`` units, as the paper does.
+        mean. 0 trains exactly ``n_components`` units, as the paper does. A
+        ranking term compares whole latents, so with one no unit is spare
+        (spare units lowered retrieval, ``benchmarks/ranking.py``).
 
     allow_missing_views : bool, default=False
         Whether ``fit`` and ``partial_fit`` accept rows with one view missing:
@@ -1095,9 +1097,10 @@ class CorrNet(
         self.linear_start_ridge_ = None
 
     def _latent_units(self, X, Y):
-        """``n_components``, and with ``canonical`` up to ``spare_components``
-        more, as many as the narrower view's width leaves room for."""
-        if not self.canonical:
+        """``n_components``, and with ``canonical`` and no ranking term up to
+        ``spare_components`` more, as many as the narrower view's width leaves
+        room for."""
+        if not self.canonical or self.ranking_weight > 0:
             return self.n_components
         room = max(min(X.shape[1], Y.shape[1]) - self.n_components, 0)
         return self.n_components + min(self.spare_components, room)

@@ -481,6 +481,7 @@ def test_spare_units_are_trained_and_the_most_correlated_kept(views):
     spare = (latent - hx.mean(axis=0)) @ full.weights_a[:, 2:]
     np.testing.assert_allclose(spare, 0.0, atol=1e-6)
     assert fitted(X, Y, n_components=5).module_.latent_bias.shape == (5,)  # q = 5
+    assert fitted(X, Y, ranking_weight=1.0).module_.latent_bias.shape == (2,)
 
 
 def test_predict_is_decoding_of_the_x_latent(views):
