@@ -168,27 +168,22 @@ def latent_moments(modules, X, Y, stats, rows, ranks):
     return joint_moments(_latents(modules), [X, Y], stats, rows, 2 * k, ranks)[0]
 
 
-def _latent_cca(module, X, Y, stats, fit_rows, ranks, n_components):
-    """The CCA of the latents of ``fit_rows`` (training rows): its
-    ``n_components`` most correlated variates (all the latent units, or
-    fewer when some are spare)."""
+def _latent_cca(module, X, Y, stats, fit_rows, ranks):
+    """The k x k CCA of the latents of ``fit_rows`` (training rows)."""
     k = module.latent_bias.shape[0]
     module.eval()
     fitted = latent_moments((module, module), X, Y, stats, fit_rows, ranks)
-    return fit_linear_cca_from_moments(fitted, k, n_components)
+    return fit_linear_cca_from_moments(fitted, k, k)
 
 
-def held_out_total_correlation(
-    module, X, Y, stats, fit_rows, score_rows, ranks, n_components
-):
+def held_out_total_correlation(module, X, Y, stats, fit_rows, score_rows, ranks):
     """Total correlation of the latents on ``score_rows``, Deep-CCA protocol.
 
-    A CCA is fitted on the latents of ``fit_rows`` (training rows); the total
-    canonical correlation of its ``n_components`` variates is measured on
-    ``score_rows`` (held out; see
-    :func:`._linear_cca.held_out_total_correlation`).
+    A k x k CCA is fitted on the latents of ``fit_rows`` (training rows);
+    its variates' total canonical correlation is measured on ``score_rows``
+    (held out; see :func:`._linear_cca.held_out_total_correlation`).
     """
-    cca = _latent_cca(module, X, Y, stats, fit_rows, ranks, n_components)
+    cca = _latent_cca(module, X, Y, stats, fit_rows, ranks)
     held_out = latent_moments((module, module), X, Y, stats, score_rows, ranks)
     return _held_out_total(cca, held_out)
 
@@ -205,19 +200,16 @@ def _reciprocal_ranks(a, b):
     return 0.5 * float((1.0 / a_to_b).sum() + (1.0 / b_to_a).sum())
 
 
-def held_out_mean_reciprocal_rank(
-    module, X, Y, stats, fit_rows, score_rows, ranks, n_components
-):
+def held_out_mean_reciprocal_rank(module, X, Y, stats, fit_rows, score_rows, ranks):
     """Retrieval on ``score_rows``, in the space ``transform`` returns.
 
-    The latents are rotated to the ``n_components`` variates of the CCA of
-    ``fit_rows`` (those of ``CorrNet(canonical=True)``); each held-out row
-    then looks for its partner among the other held-out rows of its
-    process, in both directions. Returns the mean reciprocal rank over every
-    process's rows.
+    The latents are rotated by the k x k CCA of ``fit_rows`` (the canonical
+    variates of ``CorrNet(canonical=True)``); each held-out row then looks
+    for its partner among the other held-out rows of its process, in both
+    directions. Returns the mean reciprocal rank over every process's rows.
     """
     k = module.latent_bias.shape[0]
-    cca = _latent_cca(module, X, Y, stats, fit_rows, ranks, n_components)
+    cca = _latent_cca(module, X, Y, stats, fit_rows, ranks)
     local = 0.0
     if len(score_rows):
         h = map_batches(_latents((module, module)), [X, Y], stats, rows=score_rows)

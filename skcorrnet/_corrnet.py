@@ -271,18 +271,6 @@ class CorrNet(
         ``inverse_transform`` undoes the rotation; ``predict`` and
         ``predict_x`` do not depend on it.
 
-    spare_components : int, default=2
-        With ``canonical=True`` and ``ranking_weight=0``, latent units trained
-        beyond ``n_components`` (as many as the narrower view's width leaves
-        room for); the rotation keeps the ``n_components`` most correlated
-        directions. Training sometimes leaves one unit unaligned across the
-        views, which a minibatch's correlation cannot see: a spare unit takes
-        that loss instead of a kept component (``benchmarks/components.py``).
-        ``inverse_transform`` sets the spare directions to their training
-        mean. 0 trains exactly ``n_components`` units, as the paper does. A
-        ranking term compares whole latents, so with one no unit is spare
-        (spare units lowered retrieval, ``benchmarks/ranking.py``).
-
     allow_missing_views : bool, default=False
         Whether ``fit`` and ``partial_fit`` accept rows with one view missing:
         a row whose X part is entirely NaN is a y-only row, one whose y part
@@ -473,7 +461,7 @@ class CorrNet(
     The original paper's model (Chandar et al. 2016) is
     ``CorrNet(hidden_layer_sizes=(), latent_activation="logistic",
     init="random", correlation="per_unit", correlation_weight=2.0,
-    spare_components=0, solver="rmsprop", alpha=0.0, early_stopping=False)``.
+    solver="rmsprop", alpha=0.0, early_stopping=False)``.
 
     ``score(X, y)`` (from :class:`~sklearn.base.RegressorMixin`) is the R² of
     ``predict(X)`` against y, as for CCA.
@@ -522,7 +510,6 @@ class CorrNet(
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "spare_components": [Interval(Integral, 0, None, closed="left")],
         "hidden_layer_sizes": [
             "array-like",
             Interval(Integral, 1, None, closed="left"),
@@ -577,7 +564,6 @@ class CorrNet(
         ranking_margin=0.2,
         scale=True,
         canonical=True,
-        spare_components=2,
         allow_missing_views=False,
         unpaired_weight=1.0,
         batch_size=128,
@@ -609,7 +595,6 @@ class CorrNet(
         self.ranking_margin = ranking_margin
         self.scale = scale
         self.canonical = canonical
-        self.spare_components = spare_components
         self.allow_missing_views = allow_missing_views
         self.unpaired_weight = unpaired_weight
         self.batch_size = batch_size
@@ -855,7 +840,7 @@ class CorrNet(
             Y,
             self._stats_on_device(torch.float64),
             rows,
-            self.module_.latent_bias.shape[0],
+            self.n_components,
             self._rng,
             ranks,
         )
@@ -868,10 +853,9 @@ class CorrNet(
     def _held_out_scorer(self, X, Y, stats, rows, val_rows, paired, ranks):
         """The early-stopping score of the latents on the held-out paired rows.
 
-        A CCA of the latents is fitted on up to ``_MAX_SCORE_FIT_ROWS``
-        training rows drawn once per fit. Without a ranking term, the
-        correlations of its ``n_components`` variates are summed on the
-        held-out rows; with one, the score is
+        A k x k CCA of the latents is fitted on up to ``_MAX_SCORE_FIT_ROWS``
+        training rows drawn once per fit. Without a ranking term, its
+        correlations are summed on the held-out rows; with one, the score is
         the mean reciprocal rank of retrieval among up to ``_MAX_RANK_ROWS``
         held-out rows per process, in the same canonical space.
         """
@@ -883,14 +867,14 @@ class CorrNet(
         val_rows = np.intersect1d(val_rows, paired, assume_unique=True)
         if self.ranking_weight == 0:
             return lambda: held_out_total_correlation(
-                self.module_, X, Y, stats, fit_rows, val_rows, ranks, self.n_components
+                self.module_, X, Y, stats, fit_rows, val_rows, ranks
             )
         if len(val_rows) > _MAX_RANK_ROWS:
             val_rows = np.sort(
                 self._rng.choice(val_rows, _MAX_RANK_ROWS, replace=False)
             )
         return lambda: held_out_mean_reciprocal_rank(
-            self.module_, X, Y, stats, fit_rows, val_rows, ranks, self.n_components
+            self.module_, X, Y, stats, fit_rows, val_rows, ranks
         )
 
     def _resume(self, X, Y, ranks):
@@ -1081,7 +1065,7 @@ class CorrNet(
         self.module_ = CorrNetModule(
             X.shape[1],
             Y.shape[1],
-            self._latent_units(X, Y),
+            self.n_components,
             self._hidden_sizes(),
             self.activation,
             self.latent_activation,
@@ -1095,15 +1079,6 @@ class CorrNet(
         self._history = History()
         self._history.publish(self)
         self.linear_start_ridge_ = None
-
-    def _latent_units(self, X, Y):
-        """``n_components``, and with ``canonical`` and no ranking term up to
-        ``spare_components`` more, as many as the narrower view's width leaves
-        room for."""
-        if not self.canonical or self.ranking_weight > 0:
-            return self.n_components
-        room = max(min(X.shape[1], Y.shape[1]) - self.n_components, 0)
-        return self.n_components + min(self.spare_components, room)
 
     def _set_scaling(self, moments):
         """Keep the views' running moments; refresh the scaling statistics.
@@ -1142,26 +1117,19 @@ class CorrNet(
         net_y, dtype_y = self._network(Y)
         stats = (self._stats_on_device(dtype_x)[0], self._stats_on_device(dtype_y)[1])
         moments = latent_moments((net_x, net_y), X, Y, stats, rows, ranks)
-        units, k = self.module_.latent_bias.shape[0], self.n_components
-        cca = fit_linear_cca_from_moments(moments, units, invertible=True)
-        # The k most correlated variates are kept (fewer than the units when
-        # some are spare); the inverse map sets the others to their mean.
+        cca = fit_linear_cca_from_moments(moments, self.n_components, invertible=True)
         # Each variate is scaled by its correlation, so cosines and distances
         # between components weigh a direction by how reliably it is shared
         # (a retrieval gain measured in benchmarks/ranking.py).
-        scale = np.maximum(cca.correlations[:k], _MIN_COMPONENT_SCALE)
+        scale = np.maximum(cca.correlations, _MIN_COMPONENT_SCALE)
         self._rotation = {
-            view: (
-                mean,
-                weights[:, :k] * scale,
-                np.linalg.inv(weights)[:k] / scale[:, None],
-            )
+            view: (mean, weights * scale, np.linalg.inv(weights) / scale[:, None])
             for view, mean, weights in (
                 ("x", cca.mean_a, cca.weights_a),
                 ("y", cca.mean_b, cca.weights_b),
             )
         }
-        self.canonical_correlations_ = cca.correlations[:k]
+        self.canonical_correlations_ = cca.correlations
 
     # ---------------------------------------------------------------- inference
 
@@ -1226,9 +1194,8 @@ class CorrNet(
         if source is None:
             identity = tuple(
                 torch.full(
-                    (self.module_.latent_bias.shape[0],), value, dtype=dtype,
-                    device=self.device_,
-                )  # fmt: skip
+                    (self.n_components,), value, dtype=dtype, device=self.device_
+                )
                 for value in (0.0, 1.0)
             )
             out = map_batches(decode, [A], [identity])

@@ -1,6 +1,5 @@
 """Behaviour of the CorrNet estimator: API, numbers, numerics, errors."""
 
-import copy
 import io
 import pickle
 import warnings
@@ -194,8 +193,7 @@ def test_linear_start_is_the_closed_form_ridge_cca(views):
     assert model.loss_ is None and model.loss_curve_ == []
     Xs = (X - model.x_mean_) / model.x_std_
     Ys = (Y - model.y_mean_) / model.y_std_
-    assert model.module_.latent_bias.shape == (4,)  # 2 components and 2 spare units
-    cca = fit_linear_cca(Xs, Ys, 4, reg=model.linear_start_ridge_)
+    cca = fit_linear_cca(Xs, Ys, 2, reg=model.linear_start_ridge_)
     a, b = cca.transform(Xs, Ys)
     net = model.module_.double()
     with torch.no_grad():
@@ -210,10 +208,7 @@ def test_alpha_shrinks_the_weights(views):
     norms = [
         sum(
             float((w.detach() ** 2).sum())
-            # No spare units: on two-factor data they start as whitened noise
-            # directions, whose large weights the penalty takes longer to shrink.
-            for name, w in fitted(X, Y, alpha=alpha, spare_components=0)
-            .module_.named_parameters()
+            for name, w in fitted(X, Y, alpha=alpha).module_.named_parameters()
             if "weight" in name
         )
         for alpha in (0.0, 10.0)
@@ -438,7 +433,7 @@ def test_canonical_rotation_is_exactly_undone(views):
     """Training does not depend on ``canonical``: the same seed gives the same
     network, so decoding must agree whether or not the rotation is applied."""
     X, Y = views
-    rotated = fitted(X, Y, canonical=True, spare_components=0)
+    rotated = fitted(X, Y, canonical=True)
     raw = fitted(X, Y, canonical=False)
     assert raw.canonical_correlations_ is None
     np.testing.assert_array_equal(rotated.predict(X), raw.predict(X))
@@ -452,36 +447,6 @@ def test_canonical_rotation_is_exactly_undone(views):
     _, y_rec = rotated.inverse_transform(*rotated.transform(X, Y))
     _, y_rec_raw = raw.inverse_transform(*raw.transform(X, Y))
     np.testing.assert_allclose(y_rec, y_rec_raw, rtol=1e-9, atol=1e-9)
-
-
-def test_spare_units_are_trained_and_the_most_correlated_kept(views):
-    """Two units beyond n_components are trained; transform keeps the two
-    most correlated canonical directions of all four, each scaled by its
-    correlation, and inverse_transform sets the spare directions to their
-    mean."""
-    from skcorrnet._linear_cca import fit_linear_cca
-
-    X, Y = views
-    model = fitted(X, Y)
-    assert model.module_.latent_bias.shape == (4,)
-    net = copy.deepcopy(model.module_).double()
-    Xs = torch.from_numpy((X - model.x_mean_) / model.x_std_)
-    Ys = torch.from_numpy((Y - model.y_mean_) / model.y_std_)
-    with torch.no_grad():
-        hx, hy = (net.latent(h).numpy() for h in (net.pre_x(Xs), net.pre_y(Ys)))
-    full = fit_linear_cca(hx, hy, 4)
-    np.testing.assert_allclose(model.canonical_correlations_, full.correlations[:2], atol=1e-6)
-    a, b = full.transform(hx, hy)
-    zx, zy = model.transform(X, Y)
-    rho = model.canonical_correlations_
-    np.testing.assert_allclose(np.abs(zx), np.abs(a[:, :2] * rho), atol=1e-5)
-    np.testing.assert_allclose(np.abs(zy), np.abs(b[:, :2] * rho), atol=1e-5)
-    # The latent inverse_transform decodes: its spare canonical coordinates are 0.
-    latent = model._latent_from_scores("x", zx, "X")
-    spare = (latent - hx.mean(axis=0)) @ full.weights_a[:, 2:]
-    np.testing.assert_allclose(spare, 0.0, atol=1e-6)
-    assert fitted(X, Y, n_components=5).module_.latent_bias.shape == (5,)  # q = 5
-    assert fitted(X, Y, ranking_weight=1.0).module_.latent_bias.shape == (2,)
 
 
 def test_predict_is_decoding_of_the_x_latent(views):
