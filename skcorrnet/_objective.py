@@ -11,12 +11,13 @@ where g_x, g_y are the decoders, mse is the squared error averaged over rows and
 features (so each term is about 1 for standardised data whatever the width of a
 view), and ranking (weight mu, 0 by default, relative to lambda) scores each
 true pair above the other pairs of the batch. C is the correlation term: the
-paper's sum of per-unit Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)`` (``"per_unit"``); Deep
-CCA's total canonical correlation of the batch's latents (``"total"``), which
-units that duplicate one direction cannot raise; or the sum of the squared
-canonical correlations (``"squared"``, the squared Frobenius norm of the
-whitened cross-covariance, as cca-zoo's DCCA), which needs no singular
-values. The last term is MLPRegressor's L2 penalty (n: the batch's rows).
+paper's sum of per-unit Pearson correlations, ``sum_j corr(h(x)_j, h(y)_j)``
+(``"per_unit"``); Deep CCA's total canonical correlation of the batch's
+latents (``"total"``), which units that duplicate one direction cannot raise;
+or the sum of the squared canonical correlations (``"squared"``, the squared
+Frobenius norm of the whitened cross-covariance, as cca-zoo's DCCA), which
+needs no singular values. The last term is MLPRegressor's L2 penalty (n: the
+batch's rows).
 
 Rows with one view missing (Section 3: the single-view batches of the original
 CorrNet) contribute the reconstruction of their own view from their own latent,

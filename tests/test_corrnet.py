@@ -171,6 +171,22 @@ def test_early_stopping_restores_best_weights(views):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
+@pytest.mark.parametrize(
+    "n_rows, validated, trained", [(1_000, True, True), (990, False, False)]
+)
+def test_auto_early_stopping_follows_the_row_count(n_rows, validated, trained):
+    """"auto" holds out rows when at least 100 would be held out, and below
+    that keeps the linear start (no epoch is trained)."""
+    X, Y = two_views(n_samples=n_rows, seed=0)
+    model = CorrNet(
+        n_components=2, hidden_layer_sizes=(8,), max_iter=2, n_iter_no_change=np.inf,
+        random_state=0, device="cpu",
+    )
+    model.fit(X, Y)
+    assert (model.validation_scores_ is not None) == validated
+    assert model.n_iter_ == (2 if trained else 0)
+
+
 def test_cca_docstring_example_fits_without_warnings():
     """scikit-learn's CCA example (4 rows): the defaults fit it silently."""
     X = [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [2.0, 2.0, 2.0], [3.0, 5.0, 4.0]]
