@@ -259,6 +259,17 @@ class CorrNet(
         densify them), as with ``StandardScaler(with_mean=False)``. Constant
         columns are left unscaled.
 
+    input_clip : float or None, default=5.0
+        Inputs are clipped to ``input_clip`` training standard deviations of
+        their column about its training mean (a sparse view, which is not
+        centred: about 0) before they reach the network, in ``fit`` and in
+        every method after it. A value far outside what training saw, such
+        as a pixel that is on in a handful of training images and so lies
+        tens of standard deviations from its mean, then cannot throw a latent
+        far off, and a column that was constant in training is ignored.
+        Reconstructions (``predict``, ``inverse_transform``) aim at the
+        clipped values. None: no clipping.
+
     canonical : bool, default=True
         Whether ``transform`` returns canonical variates of the learned
         representation: after training, a linear CCA fitted on the training
@@ -461,7 +472,7 @@ class CorrNet(
     The original paper's model (Chandar et al. 2016) is
     ``CorrNet(hidden_layer_sizes=(), latent_activation="logistic",
     init="random", correlation="per_unit", correlation_weight=2.0,
-    solver="rmsprop", alpha=0.0, early_stopping=False)``.
+    solver="rmsprop", alpha=0.0, input_clip=None, early_stopping=False)``.
 
     ``score(X, y)`` (from :class:`~sklearn.base.RegressorMixin`) is the R² of
     ``predict(X)`` against y, as for CCA.
@@ -525,6 +536,7 @@ class CorrNet(
         "ranking_temperature": [Interval(Real, 0, None, closed="neither")],
         "ranking_margin": [Interval(Real, 0, None, closed="left")],
         "scale": ["boolean"],
+        "input_clip": [Interval(Real, 0, None, closed="neither"), None],
         "canonical": ["boolean"],
         "allow_missing_views": ["boolean"],
         "unpaired_weight": [Interval(Real, 0, None, closed="left")],
@@ -563,6 +575,7 @@ class CorrNet(
         ranking_temperature=0.1,
         ranking_margin=0.2,
         scale=True,
+        input_clip=5.0,
         canonical=True,
         allow_missing_views=False,
         unpaired_weight=1.0,
@@ -594,6 +607,7 @@ class CorrNet(
         self.ranking_temperature = ranking_temperature
         self.ranking_margin = ranking_margin
         self.scale = scale
+        self.input_clip = input_clip
         self.canonical = canonical
         self.allow_missing_views = allow_missing_views
         self.unpaired_weight = unpaired_weight
@@ -1134,16 +1148,28 @@ class CorrNet(
     # ---------------------------------------------------------------- inference
 
     def _stats_on_device(self, dtype=torch.float32):
-        """Standardisation tensors of both views, on the model's device."""
+        """``(mean, scale, bound)`` tensors of both views, on the model's
+        device (see :func:`._data.to_tensor`)."""
+
+        def tensor(a):
+            return torch.as_tensor(a, dtype=dtype, device=self.device_)
 
         def tensors(view):
-            mean, std = getattr(self, f"{view}_mean_"), getattr(self, f"{view}_std_")
-            std = torch.as_tensor(std, dtype=dtype, device=self.device_)
-            if not self._centred[view]:
-                return None, std
-            return torch.as_tensor(mean, dtype=dtype, device=self.device_), std
+            mean = tensor(getattr(self, f"{view}_mean_")) if self._centred[view] else None
+            std = tensor(getattr(self, f"{view}_std_"))
+            return mean, std, self._clip_bound(view, tensor)
 
         return tensors("x"), tensors("y")
+
+    def _clip_bound(self, view, tensor):
+        """``input_clip`` training standard deviations of each column, in the
+        scaled units the network sees (0 for a constant column); None when
+        ``input_clip`` is None."""
+        if self.input_clip is None:
+            return None
+        n_rows, _, m2 = self._moments[view]
+        spread = np.sqrt(m2 / max(n_rows - 1, 1))
+        return tensor(self.input_clip * spread / getattr(self, f"{view}_std_"))
 
     def _network(self, A):
         """The trained module in the precision of the data it is applied to.
@@ -1192,13 +1218,8 @@ class CorrNet(
         module, dtype = self._network(A)
         decode = module.decoder(target)
         if source is None:
-            identity = tuple(
-                torch.full(
-                    (self.n_components,), value, dtype=dtype, device=self.device_
-                )
-                for value in (0.0, 1.0)
-            )
-            out = map_batches(decode, [A], [identity])
+            ones = torch.ones(self.n_components, dtype=dtype, device=self.device_)
+            out = map_batches(decode, [A], [(None, ones, None)])  # latents as they are
         else:
             stats = self._stats_on_device(dtype)[_INDEX[source]]
             encoder = module.encoder(source)

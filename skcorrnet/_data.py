@@ -128,17 +128,26 @@ def read_rows(A, rows, name=None):
     return block
 
 
-def _sparse_tensor(block, scale):
-    """A CSR block as a torch sparse CSR tensor, columns divided by ``scale``."""
+def _clipped(tensor, bound):
+    """``tensor`` clipped to ``[-bound, bound]`` (per column); None: as is."""
+    return tensor if bound is None else torch.clamp(tensor, -bound, bound)
+
+
+def _sparse_tensor(block, scale, bound):
+    """A CSR block as a torch sparse CSR tensor, columns divided by ``scale``
+    and clipped to ``[-bound, bound]``."""
     device, dtype = scale.device, scale.dtype
     indices = torch.from_numpy(block.indices.astype(np.int64)).to(device)
     values = torch.from_numpy(block.data).to(device=device, dtype=dtype)
+    values = values / scale[indices]
+    if bound is not None:
+        values = _clipped(values, bound[indices])
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(
             torch.from_numpy(block.indptr.astype(np.int64)).to(device),
             indices,
-            values / scale[indices],
+            values,
             size=block.shape,
             check_invariants=False,  # scipy's CSR is valid by construction
         )
@@ -150,17 +159,20 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 def to_tensor(block, stats):
     """A block of rows, standardised, in the dtype and on the device of ``stats``.
 
-    ``stats`` is ``(mean, scale)``; ``mean`` is None for a view that is not
-    centred. A sparse block of such a view stays sparse; any other block is
-    made dense. A numpy block is pinned before a non-blocking copy to a GPU.
+    ``stats`` is ``(mean, scale, bound)``: the block becomes
+    ``(block - mean) / scale`` clipped to ``[-bound, bound]`` column by column;
+    ``mean`` is None for a view that is not centred, ``bound`` None for no
+    clipping. A sparse block of an uncentred view stays sparse; any other
+    block is made dense. A numpy block is pinned before a non-blocking copy
+    to a GPU.
     """
-    mean, scale = stats
+    mean, scale, bound = stats
     if torch.is_tensor(block):  # already on the device (stage_on_device)
         tensor = block.to(dtype=scale.dtype)
     else:
         if sp.issparse(block):
             if mean is None:
-                return _sparse_tensor(block, scale)
+                return _sparse_tensor(block, scale, bound)
             block = block.toarray()
         target = np.float32 if scale.dtype == torch.float32 else np.float64
         block = np.ascontiguousarray(block, dtype=target)
@@ -171,7 +183,7 @@ def to_tensor(block, stats):
             tensor = tensor.pin_memory()
         tensor = tensor.to(scale.device, non_blocking=True)
     centred = tensor if mean is None else tensor - mean
-    return centred / scale
+    return _clipped(centred / scale, bound)
 
 
 def stage_on_device(A, device):

@@ -481,9 +481,9 @@ class Trainer:
         present : tuple of two bool ndarrays over all rows of X, default=None
             Which rows have their x view and which their y view (the missing
             view's values are NaN); None when every row is paired.
-        stats : tuple of ((x_mean, x_scale), (y_mean, y_scale))
-            Standardisation tensors, on the module's device and in its dtype;
-            a mean of None leaves the view uncentred.
+        stats : tuple of ((x_mean, x_scale, x_bound), (y_mean, y_scale, y_bound))
+            Standardisation tensors, on the module's device and in its dtype
+            (see :func:`._data.to_tensor`).
         progress : callable, default=None
             Called after each step with the rows done so far (of all ranks).
 
@@ -548,8 +548,8 @@ def map_batches(fn, arrays, stats, consume=None, rows=None, names=None):
     fn : callable
         Takes one tensor per array, returns a tensor.
     arrays : list of array-like, all with the same number of rows
-    stats : list of (mean, scale) tensors, one per array; the blocks take
-        their dtype and device
+    stats : list of (mean, scale, bound) tensors, one per array (see
+        :func:`._data.to_tensor`); the blocks take their dtype and device
     consume : callable, default=None
         If given, called with each block's output (ndarray) instead of
         concatenating them: results of any size are streamed, not kept.

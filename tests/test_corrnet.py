@@ -7,6 +7,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from conftest import peak_memory_growth, two_views
 from sklearn.base import clone
@@ -200,15 +201,17 @@ def test_cca_docstring_example_fits_without_warnings():
 
 def test_linear_start_is_the_closed_form_ridge_cca(views):
     """Before any epoch, the network is the ridge CCA of the standardised
-    views: its latents are that CCA's variates."""
+    (and clipped) views: its latents are that CCA's variates."""
     from skcorrnet._linear_cca import fit_linear_cca
 
     X, Y = views
+    X = X.copy()
+    X[0, 0] = X[:, 0].mean() + 30 * X[:, 0].std()  # clipped at 5 sd
     model = CorrNet(n_components=2, random_state=0, device="cpu").fit(X, Y)
     assert model.n_iter_ == 0  # 300 rows: too few to validate training
     assert model.loss_ is None and model.loss_curve_ == []
-    Xs = (X - model.x_mean_) / model.x_std_
-    Ys = (Y - model.y_mean_) / model.y_std_
+    Xs = np.clip((X - model.x_mean_) / model.x_std_, -5.0, 5.0)
+    Ys = np.clip((Y - model.y_mean_) / model.y_std_, -5.0, 5.0)
     cca = fit_linear_cca(Xs, Ys, 2, reg=model.linear_start_ridge_)
     a, b = cca.transform(Xs, Ys)
     net = model.module_.double()
@@ -217,6 +220,51 @@ def test_linear_start_is_the_closed_form_ridge_cca(views):
         hy = net.latent(net.pre_y(torch.from_numpy(Ys))).numpy()
     np.testing.assert_allclose(hx - hx.mean(0), a - a.mean(0), atol=1e-4)
     np.testing.assert_allclose(hy - hy.mean(0), b - b.mean(0), atol=1e-4)
+
+
+def _beyond(X, j, sds):
+    """Copies of X's first 5 rows with column j set ``sds`` training
+    standard deviations above its mean."""
+    rows = np.array(X[:5], dtype=np.float64)
+    rows[:, j] = X[:, j].mean() + sds * X[:, j].std(ddof=1)
+    return rows
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_input_clip_bounds_what_the_network_sees(views, scale):
+    """Past ``input_clip`` training standard deviations, a value no longer
+    changes the output; without clipping it does."""
+    X, Y = views
+    X = X * np.arange(1, X.shape[1] + 1)  # columns of unequal spread
+    for clip, same in ((5.0, True), (None, False)):
+        model = fitted(X, Y, input_clip=clip, scale=scale)
+        far, farther = _beyond(X, 2, 6.0), _beyond(X, 2, 1e3)
+        for method in (model.transform, model.predict):
+            assert np.array_equal(method(far), method(farther)) == same
+        inside = _beyond(X, 2, 4.0)  # within the bound: no clipping
+        assert not np.array_equal(model.transform(inside), model.transform(far))
+
+
+def test_input_clip_ignores_columns_constant_in_training(views):
+    X, Y = views
+    X = np.hstack([X, np.full((X.shape[0], 1), 3.0)])
+    model = fitted(X, Y)
+    changed = np.array(X[:5])
+    changed[:, -1] = [-50.0, 0.0, 3.5, 7.0, 1e4]
+    np.testing.assert_array_equal(model.transform(changed), model.transform(X[:5]))
+
+
+def test_input_clip_bounds_sparse_views_about_zero(views):
+    X, Y = views
+    X = np.where(np.abs(X) > 1.0, X, 0.0)  # about a third of the values stored
+    model = fitted(sp.csr_matrix(X), Y)
+    sd = X[:, 2].std(ddof=1)  # sparse views are not centred: the bound is about 0
+    far, farther = (np.array(X[:5]) for _ in range(2))
+    far[:, 2], farther[:, 2] = 6.0 * sd, 1e3 * sd
+    z_far = model.transform(sp.csr_matrix(far))
+    np.testing.assert_array_equal(z_far, model.transform(sp.csr_matrix(farther)))
+    far[:, 2] = 4.0 * sd
+    assert not np.array_equal(model.transform(sp.csr_matrix(far)), z_far)
 
 
 def test_alpha_shrinks_the_weights(views):
