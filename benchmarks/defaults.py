@@ -35,6 +35,7 @@ PAPER = {
     "correlation_weight": 2.0,
     "solver": "rmsprop",
     "alpha": 0.0,
+    "input_clip": None,
     "early_stopping": False,
 }
 VARIANTS = {
@@ -53,6 +54,9 @@ VARIANTS = {
     "latent_activation=relu": {"latent_activation": "relu"},
     "alpha=0": {"alpha": 0.0},
     "batch_size=256": {"batch_size": 256},
+    "input_clip=None (no clipping)": {"input_clip": None},
+    "input_clip=3": {"input_clip": 3.0},
+    "input_clip=8": {"input_clip": 8.0},
 }
 # (task, k) pairs, as in quality.py: where a second layer let DCCA pull ahead.
 TASKS = [("halves", 10), ("halves", 20), ("label", 9), ("nonlinear", 10)]
