@@ -318,7 +318,7 @@ class CorrNet(
     max_iter : int, default=100
         Maximum number of epochs (passes over the data) of ``fit``.
 
-    learning_rate_init : float, default=5e-3
+    learning_rate_init : float, default=1e-2
         Step size of the optimiser.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
@@ -581,7 +581,7 @@ class CorrNet(
         unpaired_weight=1.0,
         batch_size=128,
         max_iter=100,
-        learning_rate_init=5e-3,
+        learning_rate_init=1e-2,
         solver="adam",
         tol=1e-4,
         early_stopping="auto",
