@@ -33,6 +33,7 @@ from ._data import (
     check_streamed,
     is_streamed,
     merge_moments,
+    moments_spread,
     moments_std,
     output_dtype,
     scan_view,
@@ -1167,8 +1168,7 @@ class CorrNet(
         ``input_clip`` is None."""
         if self.input_clip is None:
             return None
-        n_rows, _, m2 = self._moments[view]
-        spread = np.sqrt(m2 / max(n_rows - 1, 1))
+        spread = moments_spread(self._moments[view])
         return tensor(self.input_clip * spread / getattr(self, f"{view}_std_"))
 
     def _network(self, A):

@@ -28,6 +28,7 @@ __all__ = [
     "check_streamed",
     "is_streamed",
     "merge_moments",
+    "moments_spread",
     "moments_std",
     "output_dtype",
     "read_rows",
@@ -139,9 +140,7 @@ def _sparse_tensor(block, scale, bound):
     device, dtype = scale.device, scale.dtype
     indices = torch.from_numpy(block.indices.astype(np.int64)).to(device)
     values = torch.from_numpy(block.data).to(device=device, dtype=dtype)
-    values = values / scale[indices]
-    if bound is not None:
-        values = _clipped(values, bound[indices])
+    values = _clipped(values / scale[indices], None if bound is None else bound[indices])
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(
@@ -319,13 +318,18 @@ def scan_view(A, name, allow_nan=False, check=False):
     return ViewScan(moments, np.concatenate(missing), np.concatenate(partial))
 
 
-def moments_std(moments):
-    """Standard deviations (ddof=1) from :func:`scan_view`'s moments.
+def moments_spread(moments):
+    """Standard deviations (ddof=1) from :func:`scan_view`'s moments, 0 for a
+    constant column."""
+    n_rows, _, m2 = moments
+    return np.sqrt(m2 / max(n_rows - 1, 1))
 
-    Columns with zero (or float32-negligible) variance get 1, so that scaling
-    never divides by zero.
+
+def moments_std(moments):
+    """Scaling statistics: :func:`moments_spread`, where columns with zero (or
+    float32-negligible) variance get 1, so that scaling never divides by zero.
     """
-    n_rows, mean, m2 = moments
-    std = np.sqrt(m2 / max(n_rows - 1, 1))
+    mean = moments[1]
+    std = moments_spread(moments)
     std[~(std > np.finfo(np.float32).eps * np.maximum(1.0, np.abs(mean)))] = 1.0
     return std
