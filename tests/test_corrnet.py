@@ -668,6 +668,8 @@ def test_bad_shapes_are_rejected(views):
         ({"solver": "lbfgs"}, "solver"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"learning_rate_init": 0.0}, "learning_rate_init"),
+        ({"input_clip": 0.0}, "input_clip"),
+        ({"input_clip": "5"}, "input_clip"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
         ({"device": "gpu7"}, "not a valid torch device"),
         ({"ranking_weight": 1.0, "correlation_weight": 0.0}, "needs correlation_weight"),
