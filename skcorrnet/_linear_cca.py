@@ -34,6 +34,9 @@ _TINY = 1e-12
 # Eigenvalues below this fraction of the largest are numerically zero: the
 # directions of a collinear (or constant) set of columns.
 _NULL = 1e-10
+# Weights below this fraction of the largest column's are roundoff (see
+# _roundoff_columns): far below sqrt(_NULL), far above machine epsilon.
+_ROUNDOFF = 1e-8
 
 
 class JointMoments:
@@ -127,6 +130,20 @@ def _inv_sqrt(eig, reg, invertible):
     return (evecs * inv_sqrt) @ evecs.T
 
 
+def _roundoff_columns(weights):
+    """Columns of canonical weights that only roundoff made non-zero.
+
+    With fewer independent columns than pairs, the extra pairs' directions
+    lie in the null space that :func:`_inv_sqrt` zeroes: their weights are
+    about 1e-16 of the others', and the correlation of the variates they
+    give is that of roundoff, which depends on the BLAS (seen: 2.4 instead
+    of 0 for 5 copies of one column). A real direction's weights are at
+    least ``sqrt(_NULL)`` of the largest.
+    """
+    norms = np.linalg.norm(weights, axis=0)
+    return norms <= _ROUNDOFF * norms.max(initial=0.0)
+
+
 def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     """Fit a linear CCA between the columns of A and B in closed form.
 
@@ -179,14 +196,13 @@ def fit_linear_cca_from_moments(
         # canonical correlations, singular vectors the whitened directions.
         u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
         u, vt = svd_flip(u, vt)
+        weights_a, weights_b = wa @ u[:, :k], wb @ vt[:k].T
+        correlations = np.clip(s[:k], 0.0, 1.0)
+        if not invertible:
+            null = _roundoff_columns(weights_a) | _roundoff_columns(weights_b)
+            weights_a[:, null], weights_b[:, null], correlations[null] = 0.0, 0.0, 0.0
         fits.append(
-            LinearCCA(
-                mean_a=mean[:d],
-                mean_b=mean[d:],
-                weights_a=wa @ u[:, :k],
-                weights_b=wb @ vt[:k].T,
-                correlations=np.clip(s[:k], 0.0, 1.0),
-            )
+            LinearCCA(mean[:d], mean[d:], weights_a, weights_b, correlations)
         )
     return fits if np.ndim(reg) else fits[0]
 

@@ -49,16 +49,20 @@ def _column_correlations(A, B):
     """Pearson correlation of each column pair; 0 where a column is constant.
 
     Constancy is decided on the values (peak-to-peak of 0), not on the centred
-    norm, which roundoff can leave non-zero. Each centred column is divided by
-    its largest magnitude first (correlation is scale-free), so columns of
-    tiny or huge values neither underflow nor overflow.
+    norm, which roundoff can leave non-zero. Each column is divided by its
+    largest magnitude before and after centring (correlation is scale-free),
+    so columns of tiny or huge values neither underflow nor overflow: the
+    mean of a subnormal column would round to one of its values.
     """
     varying = (np.ptp(A, axis=0) > 0) & (np.ptp(B, axis=0) > 0)
 
-    def centred_unit(M):
-        M = M - M.mean(axis=0)
+    def unit(M):
         peak = np.abs(M).max(axis=0)
         return M / np.where(peak > 0, peak, 1.0)
+
+    def centred_unit(M):
+        M = unit(M)
+        return unit(M - M.mean(axis=0))
 
     A, B = centred_unit(A), centred_unit(B)
     denom = np.sqrt((A * A).sum(axis=0) * (B * B).sum(axis=0))

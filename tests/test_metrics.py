@@ -42,6 +42,13 @@ def test_sum_of_correlations_is_brute_force(A, data):
     assert sum_of_correlations(A, B) == pytest.approx(expected, abs=1e-8)
 
 
+def test_sum_of_correlations_of_subnormal_columns():
+    # Found by the test above: the mean of (5e-324, 0) rounds to 0, so a
+    # column centred before rescaling stayed uncentred (-0.71 for -1).
+    assert sum_of_correlations([[0.0], [1.0]], [[5e-324], [0.0]]) == -1.0
+    assert sum_of_correlations([[1e300], [-1e300]], [[1.0], [2.0]]) == -1.0
+
+
 def _brute_ranks(queries, items, metric):
     D = cdist(queries, items, metric=metric)
     true = np.diag(D)
@@ -125,6 +132,11 @@ def test_total_correlation_is_not_inflated_by_redundant_units():
     copies_x, copies_y = np.tile(X, 5), np.tile(Y, 5)
     assert sum_of_correlations(copies_x, copies_y) == pytest.approx(5 * sum_of_correlations(X, Y))
     assert total_correlation(copies_x[:400], copies_y[:400], copies_x[400:], copies_y[400:]) < 1.01
+    # The 4 pairs beyond the data's rank get exactly zero weights, so their
+    # held-out "correlation" is not that of roundoff (2.4 with another BLAS).
+    cca = fit_linear_cca(copies_x[:400], copies_y[:400])
+    assert np.all(cca.weights_a[:, 1:] == 0) and np.all(cca.weights_b[:, 1:] == 0)
+    assert np.all(cca.correlations[1:] == 0) and cca.correlations[0] > 0.5
 
 
 @pytest.mark.parametrize(
