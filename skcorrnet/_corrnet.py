@@ -370,8 +370,10 @@ class CorrNet(
         does not depend on the number of processes. Scaling statistics,
         losses, validation scores and the canonical rotation are reduced
         over ranks: every rank ends with the same model. ``"auto"`` and
-        ``"cuda"`` devices mean the rank's GPU, ``cuda:LOCAL_RANK``. Every
-        rank needs at least 2 rows.
+        ``"cuda"`` devices mean the rank's GPU, ``cuda:LOCAL_RANK``; with
+        fewer GPUs than processes on a machine, ``"auto"`` trains every rank
+        on the CPU and ``"cuda"`` raises a ValueError. Every rank needs at
+        least 2 rows.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and the validation split. An
@@ -1086,9 +1088,7 @@ class CorrNet(
             self.latent_activation,
             generator,
         ).to(self.device_)
-        self._optimizer = make_optimizer(
-            self.solver, self.module_.parameters(), self.learning_rate_init
-        )
+        self._optimizer = make_optimizer(self.solver, self.module_, self.learning_rate_init)
         self._kept_trainer = None
         self._n_features_out = self.n_components
         self._history = History()
@@ -1434,9 +1434,7 @@ class CorrNet(
         self.module_.to(self.device_)
         self._keep_float64_copy()
         optimizer_state = self._optimizer
-        self._optimizer = make_optimizer(
-            self.solver, self.module_.parameters(), self.learning_rate_init
-        )
+        self._optimizer = make_optimizer(self.solver, self.module_, self.learning_rate_init)
         self._optimizer.load_state_dict(optimizer_state)
 
     def __sklearn_tags__(self):

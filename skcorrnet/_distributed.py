@@ -164,13 +164,27 @@ LOCAL = LocalRanks()
 def local_device(device):
     """The device string that a rank of a distributed fit trains on.
 
-    ``"auto"`` and ``"cuda"`` mean this rank's GPU, ``cuda:LOCAL_RANK``, when
-    CUDA is available (``"auto"`` falls back to the CPU); an explicit
-    ``"cuda:i"`` or ``"cpu"`` is kept.
+    ``"auto"`` and ``"cuda"`` mean this rank's GPU, ``cuda:LOCAL_RANK``.
+    ``"auto"`` takes GPUs only when every process on this machine
+    (``LOCAL_WORLD_SIZE``, set by torchrun) has one of its own, so that all
+    ranks train alike; else the CPU. ``"cuda"`` with too few GPUs is an
+    error. An explicit ``"cuda:i"`` or ``"cpu"`` is kept.
     """
-    if device in ("auto", "cuda") and torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    return device
+    if device not in ("auto", "cuda") or not torch.cuda.is_available():
+        return device
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", local_rank + 1))
+    n_gpus = torch.cuda.device_count()
+    if max(per_machine, local_rank + 1) <= n_gpus:
+        return f"cuda:{local_rank}"
+    if device == "auto":
+        return "cpu"
+    raise ValueError(
+        f"device='cuda' gives each rank its own GPU, but this machine runs "
+        f"{per_machine} ranks (LOCAL_RANK={local_rank}) on {n_gpus} CUDA "
+        f"device(s): start at most {n_gpus} processes per machine, or use "
+        "device='cpu' or 'auto'."
+    )
 
 
 # Seconds a collective of a group CorrNet creates waits for every rank.

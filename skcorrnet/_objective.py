@@ -17,7 +17,8 @@ latents (``"total"``), which units that duplicate one direction cannot raise;
 or the sum of the squared canonical correlations (``"squared"``, the squared
 Frobenius norm of the whitened cross-covariance, as cca-zoo's DCCA), which
 needs no singular values. The last term is MLPRegressor's L2 penalty (n: the
-batch's rows).
+batch's rows); the optimiser applies its gradient as weight decay, so
+:func:`corrnet_loss` returns the other terms.
 
 Rows with one view missing (Section 3: the single-view batches of the original
 CorrNet) contribute the reconstruction of their own view from their own latent,
@@ -92,15 +93,14 @@ class Objective(Settings):
     alpha: float
     correlation: str
 
-    def total(self, reconstruction, correlation, ranking, penalty=None):
-        """The loss from its terms: of a batch (tensors, with the weight
-        penalty) or of an epoch (the terms' means, floats).
+    def total(self, reconstruction, correlation, ranking):
+        """The loss from its terms: of a batch (tensors) or of an epoch (the
+        terms' means, floats). The weight penalty is not in it: the
+        optimiser applies its gradient (:func:`._training.make_optimizer`).
 
         ``reconstruction`` is the sum of the three reconstruction terms.
         """
         loss = reconstruction - self.correlation_weight * correlation
-        if penalty is not None:
-            loss = loss + penalty
         if self.ranking_weight > 0:
             loss = loss + self.ranking_scale * ranking
         return loss
@@ -191,7 +191,9 @@ def total_correlation(a, b, reg=TOTAL_REG, squared=False):
 
     def factor(c):
         ridge = reg * c.diagonal().mean() + EPS
-        return torch.linalg.cholesky(c + ridge * eye)
+        # The ridge keeps it positive definite; the _ex form does not make the
+        # host wait for the GPU to check (a non-finite loss fails the epoch).
+        return torch.linalg.cholesky_ex(c + ridge * eye).L
 
     la, lb = factor(a.T @ a), factor(b.T @ b)
     cross = torch.linalg.solve_triangular(la, a.T @ b, upper=False)
@@ -395,14 +397,6 @@ def _correlation(hx, hy, present, keys, counts, kind):
     return semi.sum(), hx_p, hy_p, keys
 
 
-def _weight_penalty(module, alpha, n_rows):
-    """MLPRegressor's L2 penalty: ``0.5 * alpha * ||weights||^2 / n_rows``."""
-    squares = sum(
-        (w**2).sum() for name, w in module.named_parameters() if "weight" in name
-    )
-    return 0.5 * alpha * squares / max(n_rows, 1)
-
-
 def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None):
     """CorrNet loss of a batch and its terms.
 
@@ -452,15 +446,12 @@ def corrnet_loss(module, x, y, objective, present=None, gather=None, counts=None
     correlation, hx_p, hy_p, keys = _correlation(
         hx, hy, present, keys, counts, objective.correlation
     )
-    penalty = None
-    if objective.alpha:
-        penalty = _weight_penalty(module, objective.alpha, sum(counts))
     ranking = torch.zeros((), device=recon.device)
     if ranked:
         ranking = ranking_loss(
             hx_p, hy_p, objective.ranking_loss, objective.ranking_temperature,
             objective.ranking_margin, same_keys(keys[:, :2]), same_keys(keys[:, 2:]),
         )  # fmt: skip
-    loss = objective.total(recon.sum(), correlation, ranking, penalty)
+    loss = objective.total(recon.sum(), correlation, ranking)
     terms = dict(zip(TERMS, (*recon.detach(), correlation.detach(), ranking.detach())))
     return loss, terms

@@ -76,12 +76,36 @@ def resolve_device(device):
             f"device={device!r} was requested but CUDA is not available; "
             "use device='cpu' or device='auto'."
         )
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was requested but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)."
+        )
     return resolved
 
 
-def make_optimizer(solver, params, learning_rate):
-    """The torch optimiser named by the estimator's ``solver``."""
-    return SOLVERS[solver](params, lr=learning_rate)
+def make_optimizer(solver, module, learning_rate):
+    """The torch optimiser named by the estimator's ``solver``, over ``module``.
+
+    Two parameter groups: the weights, which the L2 penalty ``alpha`` acts
+    on through the group's ``weight_decay`` (set each step by
+    :meth:`Trainer.epoch`), and the biases.
+    """
+    named = list(module.named_parameters())
+    groups = [
+        {"params": [w for name, w in named if "weight" in name], "weight_decay": 0.0},
+        {"params": [b for name, b in named if "weight" not in name]},
+    ]
+    return SOLVERS[solver](groups, lr=learning_rate)
+
+
+def _decay_weights(optimizer, alpha, n_rows):
+    """Apply MLPRegressor's L2 penalty ``0.5 * alpha * ||weights||^2 / n_rows``
+    at the next step: its gradient, ``alpha / n_rows * w``, is the weight
+    group's ``weight_decay`` (Adam, RMSprop and SGD add ``weight_decay * w``
+    to the gradient). Cheaper than a penalty term in the loss, which costs
+    a few kernel launches per weight matrix forward and backward."""
+    optimizer.param_groups[0]["weight_decay"] = alpha / max(n_rows, 1)
 
 
 class TrainingStep(nn.Module):
@@ -181,7 +205,10 @@ def _read(A, rows):
     """Rows of a view: gathered on the device for a staged tensor, else read."""
     if torch.is_tensor(A):
         if not isinstance(rows, slice):
-            rows = torch.from_numpy(np.asarray(rows)).to(A.device)
+            rows = torch.from_numpy(np.asarray(rows))
+            if A.is_cuda:  # a copy from pageable memory would wait for the GPU
+                rows = rows.pin_memory()
+            rows = rows.to(A.device, non_blocking=True)
         return A[rows]
     return read_rows(A, rows)
 
@@ -519,6 +546,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss, terms = self.step(x, y, mask, sizes[:, t])
             loss.backward()
+            _decay_weights(self.optimizer, self.objective.alpha, n_rows)
             self.optimizer.step()
             sums += torch.stack(list(terms.values())).double() * (n_rows / n_total)
             if progress is not None:

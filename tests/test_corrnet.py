@@ -687,6 +687,13 @@ def test_cuda_requested_without_cuda(views, monkeypatch):
     assert CorrNet(device="auto", max_iter=1).fit(*views).device_ == "cpu"
 
 
+def test_a_gpu_index_beyond_the_machine_is_refused(views, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"device='cuda:1' .* has 1 CUDA device"):
+        CorrNet(device="cuda:1").fit(*views)
+
+
 def test_methods_before_fit_raise_not_fitted(views):
     X, Y = views
     model = CorrNet()

@@ -22,7 +22,7 @@ from distributed_worker import FIT, N_TRAIN, gradient_batch, halves
 from golden import assert_as_recorded, distributed_fits, recorded, skip_reason
 from skcorrnet import CorrNet
 from skcorrnet._data import merge_moments
-from skcorrnet._distributed import DEFAULT_TIMEOUT_S, group_timeout
+from skcorrnet._distributed import DEFAULT_TIMEOUT_S, group_timeout, local_device
 from skcorrnet._linear_cca import JointMoments
 from skcorrnet._objective import corrnet_loss
 from skcorrnet._module import CorrNetModule
@@ -232,6 +232,33 @@ def test_the_group_timeout_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv("SKCORRNET_DIST_TIMEOUT", bad)
         with pytest.raises(ValueError, match="SKCORRNET_DIST_TIMEOUT"):
             group_timeout()
+
+
+@pytest.mark.parametrize(
+    "n_gpus, local_rank, per_machine, auto, cuda",
+    [
+        (0, 1, 2, "auto", "cuda"),  # no CUDA: the setting is kept
+        (2, 1, 2, "cuda:1", "cuda:1"),  # a GPU for each rank
+        (1, 0, 2, "cpu", None),  # torchrun --nproc_per_node 2 on one GPU
+        (1, 1, 2, "cpu", None),
+    ],
+)
+def test_each_rank_gets_its_own_gpu_or_all_use_the_cpu(
+    monkeypatch, n_gpus, local_rank, per_machine, auto, cuda
+):
+    # Seen on a 1-GPU machine: rank 1 asked for cuda:1 and died with a CUDA
+    # error while rank 0 waited. Every rank now decides alike, before joining.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: n_gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: n_gpus)
+    monkeypatch.setenv("LOCAL_RANK", str(local_rank))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(per_machine))
+    assert local_device("auto") == auto
+    assert local_device("cpu") == "cpu"
+    if cuda is None:
+        with pytest.raises(ValueError, match=r"2 ranks \(LOCAL_RANK=\d\) on 1 CUDA"):
+            local_device("cuda")
+    else:
+        assert local_device("cuda") == cuda
 
 
 LONG_FIT = """

@@ -210,18 +210,6 @@ def test_staged_tensors_train_like_host_arrays(views, monkeypatch):
     assert host.validation_scores_ == staged.validation_scores_
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_fit_matches_cpu_fit(digit_halves):
-    L, R = (a.astype(np.float32) for a in digit_halves)
-    params = dict(n_components=5, max_iter=10, random_state=0)
-    cpu = CorrNet(device="cpu", **params).fit(L, R)
-    gpu = CorrNet(device="cuda", **params).fit(L, R)
-    assert gpu.device_.startswith("cuda")
-    assert abs(gpu.score(L, R) - cpu.score(L, R)) < 0.05
-    sparse = CorrNet(device="cuda", **params).fit(sp.csr_matrix(L), R)
-    assert sparse.transform(sp.csr_matrix(L)).shape == (len(L), 5)
-
-
 # ----------------------------------------------------------------- sparse input
 
 

@@ -1,6 +1,7 @@
 """The CorrNet objective: values against numpy, and NaN safety."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from skcorrnet._objective import corrnet_loss, pearson_per_unit
 from skcorrnet._module import CorrNetModule
+from skcorrnet._training import SOLVERS, _decay_weights, make_optimizer
 from views import paper_objective
 
 finite = st.floats(-100, 100, allow_nan=False, width=32)
@@ -57,8 +59,9 @@ def test_loss_is_sum_of_terms_and_matches_a_direct_computation():
 
 
 def test_every_setting_adds_its_term_to_the_loss():
-    # The ranking term and the weight penalty, on the default total
-    # correlation: the batch's loss is the objective's total of its terms.
+    # The ranking term, on the default total correlation: the batch's loss is
+    # the objective's total of its terms (the weight penalty is the
+    # optimiser's: see the next test).
     module = _module()
     g = torch.Generator().manual_seed(2)
     x, y = torch.randn(16, 4, generator=g), torch.randn(16, 3, generator=g)
@@ -66,14 +69,40 @@ def test_every_setting_adds_its_term_to_the_loss():
         correlation="total", correlation_weight=3.0, ranking_weight=0.5, alpha=0.1
     )
     loss, terms = corrnet_loss(module, x, y, objective)
-    weights = [w for name, w in module.named_parameters() if "weight" in name]
-    penalty = 0.5 * 0.1 * sum(float((w**2).sum()) for w in weights) / 16
     recon = terms["recon_xy"] + terms["recon_x"] + terms["recon_y"]
     # ranking_weight is relative to correlation_weight: 0.5 * 3.0 / 2.
-    expected = recon - 3.0 * terms["correlation"] + 0.75 * terms["ranking"] + penalty
+    expected = recon - 3.0 * terms["correlation"] + 0.75 * terms["ranking"]
     assert terms["ranking"] > 0 and abs(float(loss) - float(expected)) < 1e-5
     assert objective.total(1.0, 2.0, 4.0) == 1.0 - 3.0 * 2.0 + 0.75 * 4.0
     assert paper_objective().total(1.0, 2.0, 4.0) == 1.0 - 2.0 * 2.0  # no ranking
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_the_optimiser_applies_the_l2_penalty_to_weights_only(solver):
+    # One step with alpha as weight decay equals one step on the loss plus
+    # MLPRegressor's penalty 0.5 * alpha * ||weights||^2 / n_rows.
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(16, 4, generator=g), torch.randn(16, 3, generator=g)
+    objective = paper_objective(alpha=0.5)
+    decayed, penalised = _module(), _module()
+    for name, b in decayed.named_parameters():  # non-zero biases, to see them kept
+        if "weight" not in name:
+            b.data.normal_(generator=g)
+    penalised.load_state_dict(decayed.state_dict())
+
+    optimizer = make_optimizer(solver, decayed, 0.1)
+    corrnet_loss(decayed, x, y, objective)[0].backward()
+    _decay_weights(optimizer, objective.alpha, 16)
+    optimizer.step()
+
+    reference = SOLVERS[solver](penalised.parameters(), lr=0.1)
+    weights = [w for name, w in penalised.named_parameters() if "weight" in name]
+    penalty = 0.5 * 0.5 * sum((w**2).sum() for w in weights) / 16
+    (corrnet_loss(penalised, x, y, objective)[0] + penalty).backward()
+    reference.step()
+    for (name, a), b in zip(decayed.named_parameters(), penalised.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert optimizer.param_groups[1]["weight_decay"] == 0  # biases
 
 
 def test_joint_latent_shares_the_bias():
