@@ -209,6 +209,8 @@ class CorrNet(
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights, as in MLPRegressor: each
         batch adds ``0.5 * alpha * ||weights||^2 / batch_rows`` to the loss.
+        The optimiser applies its gradient as the weights' weight decay, so
+        ``loss_curve_`` leaves it out.
 
     correlation : {"squared", "total", "per_unit"}, default="squared"
         The correlation term. ``"squared"``: the sum of the squared canonical
