@@ -198,25 +198,35 @@ def _present_tensors(present, rows, device):
     """The (has_x, has_y) masks of ``rows`` as tensors; None when all are paired."""
     if present is None:
         return None
-    return tuple(torch.from_numpy(mask[rows]).to(device) for mask in present)
+    return tuple(_on_device(mask[rows], device) for mask in present)
 
 
-def _read(A, rows):
-    """Rows of a view: gathered on the device for a staged tensor, else read."""
+def _on_device(array, device):
+    """A numpy array of a batch (row indices, masks) as a tensor on
+    ``device``, pinned first on a GPU: a copy from pageable memory would make
+    the host wait for the GPU at every step."""
+    tensor = torch.from_numpy(np.asarray(array))
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
+def _read(A, rows, index):
+    """Rows of a view: gathered by ``index`` for a tensor staged on the
+    device, else read."""
     if torch.is_tensor(A):
-        if not isinstance(rows, slice):
-            rows = torch.from_numpy(np.asarray(rows))
-            if A.is_cuda:  # a copy from pageable memory would wait for the GPU
-                rows = rows.pin_memory()
-            rows = rows.to(A.device, non_blocking=True)
-        return A[rows]
+        return A[rows if isinstance(rows, slice) else index]
     return read_rows(A, rows)
 
 
 def _batch_tensors(X, Y, rows, stats, present):
     """Standardised rows of both views; a missing view's NaNs become zeros."""
-    x = to_tensor(_read(X, rows), stats[0])
-    y = to_tensor(_read(Y, rows), stats[1])
+    staged = [A.device for A in (X, Y) if torch.is_tensor(A)]
+    index = None  # one copy of the rows serves both staged views
+    if staged and not isinstance(rows, slice):
+        index = _on_device(rows, staged[0])
+    x = to_tensor(_read(X, rows, index), stats[0])
+    y = to_tensor(_read(Y, rows, index), stats[1])
     if present is not None:  # sparse views hold no NaN (scan_view checks)
         x, y = (t if t.is_sparse_csr else torch.nan_to_num(t, nan=0.0) for t in (x, y))
     return x, y
