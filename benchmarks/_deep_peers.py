@@ -2,8 +2,10 @@
 
 Encoders match CorrNet's default network: its hidden layers of ReLU units per
 view, then ``k`` linear outputs; DCCAE's decoders mirror them. Both train
-with Adam at CorrNet's default learning rate, batch size and epoch budget
-(``max_iter``), read from ``CorrNet()`` so that they follow its defaults,
+with Adam at CorrNet's default learning rate (``AUTO_RATE``, what
+``learning_rate_init="auto"`` gives at under 50 steps an epoch, as on every
+digits task), batch size and epoch budget (``max_iter``), read from
+``CorrNet()`` and skcorrnet so that they follow its defaults,
 through Lightning, as cca-zoo's documentation shows. Their representations
 are read through ``transform(X, Y)``, as every competitor's.
 """
@@ -14,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skcorrnet import CorrNet
+from skcorrnet._training import AUTO_RATE
 
 _DEFAULTS = CorrNet().get_params()
 
@@ -32,7 +35,7 @@ class DeepPeer:
 
     def __init__(self, kind, n_components, hidden=_DEFAULTS["hidden_layer_sizes"],
                  epochs=_DEFAULTS["max_iter"], batch_size=_DEFAULTS["batch_size"],
-                 lr=_DEFAULTS["learning_rate_init"], seed=0):  # fmt: skip
+                 lr=AUTO_RATE, seed=0):  # fmt: skip
         self.kind = kind
         self.n_components = n_components
         self.hidden = tuple(hidden)

@@ -5,8 +5,8 @@ Written here, not in the package, as a user would write it (Radford et al.,
 of ReLU units, then ``k`` linear outputs), trained with the symmetric InfoNCE
 loss on the cosine similarities of the L2-normalised outputs, scaled by a
 learned temperature (initialised at 1/0.07 and capped at 100, as CLIP's).
-Adam at CorrNet's default learning rate, batch size and epoch budget (read
-from ``CorrNet()``).
+Adam at CorrNet's default learning rate at under 50 steps an epoch
+(``AUTO_RATE``), batch size and epoch budget (read from ``CorrNet()``).
 """
 
 import math
@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from _deep_peers import _DEFAULTS, _mlp
+from skcorrnet._training import AUTO_RATE
 
 
 class TwoTower:
@@ -25,7 +26,7 @@ class TwoTower:
 
     def __init__(self, n_components, hidden=_DEFAULTS["hidden_layer_sizes"],
                  epochs=_DEFAULTS["max_iter"], batch_size=_DEFAULTS["batch_size"],
-                 lr=_DEFAULTS["learning_rate_init"], seed=0):  # fmt: skip
+                 lr=AUTO_RATE, seed=0):  # fmt: skip
         self.n_components = n_components
         self.hidden = tuple(hidden)
         self.epochs = epochs

@@ -321,8 +321,13 @@ class CorrNet(
     max_iter : int, default=100
         Maximum number of epochs (passes over the data) of ``fit``.
 
-    learning_rate_init : float, default=1e-2
-        Step size of the optimiser.
+    learning_rate_init : float or "auto", default="auto"
+        Step size of the optimiser. ``"auto"``: 1e-2 in an epoch of up to 50
+        optimiser steps (``ceil(n_rows / batch_size)``, less the held-out
+        rows), and ``1e-2 * sqrt(50 / n_steps)`` in a longer one, so that the
+        weights drift no further between two early-stopping checks than in
+        50 steps at 1e-2 (the user guide shows why: on many rows a fixed
+        rate overshoots). A float is used at every step.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
         The torch optimiser (the original CorrNet's is "rmsprop").
@@ -547,7 +552,10 @@ class CorrNet(
         "unpaired_weight": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+        ],
         "solver": [StrOptions(set(SOLVERS))],
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean", StrOptions({"auto"})],
@@ -586,7 +594,7 @@ class CorrNet(
         unpaired_weight=1.0,
         batch_size=128,
         max_iter=100,
-        learning_rate_init=1e-2,
+        learning_rate_init="auto",
         solver="adam",
         tol=1e-4,
         early_stopping="auto",
@@ -1090,7 +1098,7 @@ class CorrNet(
             self.latent_activation,
             generator,
         ).to(self.device_)
-        self._optimizer = make_optimizer(self.solver, self.module_, self.learning_rate_init)
+        self._optimizer = make_optimizer(self.solver, self.module_)
         self._kept_trainer = None
         self._n_features_out = self.n_components
         self._history = History()
@@ -1436,7 +1444,7 @@ class CorrNet(
         self.module_.to(self.device_)
         self._keep_float64_copy()
         optimizer_state = self._optimizer
-        self._optimizer = make_optimizer(self.solver, self.module_, self.learning_rate_init)
+        self._optimizer = make_optimizer(self.solver, self.module_)
         self._optimizer.load_state_dict(optimizer_state)
 
     def __sklearn_tags__(self):

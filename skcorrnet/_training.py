@@ -37,6 +37,7 @@ from ._objective import RECONSTRUCTION_TERMS, TERMS, Settings, corrnet_loss
 from ._progress import EpochProgress
 
 __all__ = [
+    "AUTO_RATE",
     "SOLVERS",
     "History",
     "Schedule",
@@ -84,19 +85,20 @@ def resolve_device(device):
     return resolved
 
 
-def make_optimizer(solver, module, learning_rate):
+def make_optimizer(solver, module):
     """The torch optimiser named by the estimator's ``solver``, over ``module``.
 
     Two parameter groups: the weights, which the L2 penalty ``alpha`` acts
     on through the group's ``weight_decay`` (set each step by
-    :meth:`Trainer.epoch`), and the biases.
+    :meth:`Trainer.epoch`), and the biases. Their learning rate is set at
+    each epoch (:meth:`Schedule.rate`).
     """
     named = list(module.named_parameters())
     groups = [
         {"params": [w for name, w in named if "weight" in name], "weight_decay": 0.0},
         {"params": [b for name, b in named if "weight" not in name]},
     ]
-    return SOLVERS[solver](groups, lr=learning_rate)
+    return SOLVERS[solver](groups, lr=AUTO_RATE)
 
 
 def _decay_weights(optimizer, alpha, n_rows):
@@ -315,16 +317,36 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
     return steps, parts, ranks.gather(padded)
 
 
+# learning_rate_init="auto": this rate up to AUTO_STEPS optimiser steps an
+# epoch, falling as 1 / sqrt(steps) beyond.
+AUTO_RATE = 1e-2
+AUTO_STEPS = 50
+
+
 @dataclass(frozen=True)
 class Schedule(Settings):
     """How epochs are run and stopped: the estimator's parameters of the same
     names (:meth:`from_params`)."""
 
     batch_size: int
+    learning_rate_init: object  # float or "auto"
     max_iter: int
     tol: float
     n_iter_no_change: float
     verbose: int
+
+    def rate(self, n_steps):
+        """The learning rate of an epoch of ``n_steps`` optimiser steps.
+
+        ``"auto"`` keeps the noise-driven drift of the weights between two
+        validation checks (one per epoch) at most what ``AUTO_STEPS`` steps at
+        ``AUTO_RATE`` give: that drift grows as rate * sqrt(steps), and on
+        many rows an epoch at a fixed rate can drift past the best weights
+        before early stopping sees them (``benchmarks/speed.py``).
+        """
+        if self.learning_rate_init != "auto":
+            return self.learning_rate_init
+        return AUTO_RATE * min(1.0, (AUTO_STEPS / max(n_steps, 1)) ** 0.5)
 
 
 class History:
@@ -498,6 +520,7 @@ class Trainer:
 
     def _log(self, history, terms, stop):
         line = ", ".join(f"{name}={terms[name]:.4f}" for name in ("loss", *TERMS))
+        line += f", learning rate={self.optimizer.param_groups[0]['lr']:.3g}"
         if history.validation_scores_:
             line += f", validation score={history.validation_scores_[-1]:.4f}"
         print(f"Epoch {history.n_iter_}: {line}, time={terms['seconds']:.1f} s")
@@ -536,6 +559,8 @@ class Trainer:
             X, Y, rows, self.schedule.batch_size, self.rng, present, self.ranks
         )
         n_total = sizes[:, :, 0].sum()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.schedule.rate(sizes.shape[1])
         # Summed on the device: one host synchronisation per epoch.
         sums = torch.zeros(len(TERMS), dtype=torch.float64, device=device)
         current, data, done = None, None, 0

@@ -10,6 +10,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 from conftest import peak_memory_growth, two_views
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.cross_decomposition import CCA
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -19,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skcorrnet._progress
 from skcorrnet import CorrNet
+from skcorrnet._training import Schedule
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -278,6 +281,31 @@ def test_alpha_shrinks_the_weights(views):
         for alpha in (0.0, 10.0)
     ]
     assert norms[1] < 0.5 * norms[0]
+
+
+@given(st.integers(1, 10**7), st.integers(1, 10**7))
+def test_auto_learning_rate_bounds_the_drift_of_an_epoch(n_steps, more):
+    # 1e-2 up to 50 steps an epoch; beyond, rate * sqrt(steps) stays at
+    # 1e-2 * sqrt(50), and more steps never get a larger rate.
+    schedule = Schedule.from_params(CorrNet().get_params())
+    rate = schedule.rate(n_steps)
+    assert rate == 1e-2 if n_steps <= 50 else rate < 1e-2
+    assert rate * n_steps**0.5 <= 1e-2 * 50**0.5 * (1 + 1e-12)
+    assert schedule.rate(n_steps + more) <= rate
+    fixed = Schedule.from_params(CorrNet(learning_rate_init=0.3).get_params())
+    assert fixed.rate(n_steps) == 0.3
+
+
+def test_auto_learning_rate_is_the_rate_the_steps_take(views):
+    X, Y = views
+    n_steps = -(-X.shape[0] // 2)  # batch_size=2: over 50 steps an epoch
+    rate = 1e-2 * (50 / n_steps) ** 0.5
+    auto = fitted(X, Y, batch_size=2, max_iter=2)
+    fixed = fitted(X, Y, batch_size=2, max_iter=2, learning_rate_init=rate)
+    assert [g["lr"] for g in auto._optimizer.param_groups] == [rate, rate]
+    np.testing.assert_array_equal(auto.transform(X), fixed.transform(X))
+    few = fitted(X, Y, max_iter=1)  # 3 steps an epoch
+    assert few._optimizer.param_groups[0]["lr"] == 1e-2
 
 
 @pytest.mark.parametrize("sizes", [16, np.array([16]), [16]])
@@ -668,6 +696,7 @@ def test_bad_shapes_are_rejected(views):
         ({"solver": "lbfgs"}, "solver"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"learning_rate_init": 0.0}, "learning_rate_init"),
+        ({"learning_rate_init": "fast"}, "learning_rate_init"),
         ({"input_clip": 0.0}, "input_clip"),
         ({"input_clip": "5"}, "input_clip"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),

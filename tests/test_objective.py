@@ -90,7 +90,9 @@ def test_the_optimiser_applies_the_l2_penalty_to_weights_only(solver):
             b.data.normal_(generator=g)
     penalised.load_state_dict(decayed.state_dict())
 
-    optimizer = make_optimizer(solver, decayed, 0.1)
+    optimizer = make_optimizer(solver, decayed)
+    for group in optimizer.param_groups:
+        group["lr"] = 0.1
     corrnet_loss(decayed, x, y, objective)[0].backward()
     _decay_weights(optimizer, objective.alpha, 16)
     optimizer.step()
