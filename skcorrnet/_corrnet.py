@@ -323,11 +323,12 @@ class CorrNet(
 
     learning_rate_init : float or "auto", default="auto"
         Step size of the optimiser. ``"auto"``: 1e-2 in an epoch of up to 50
-        optimiser steps (``ceil(n_rows / batch_size)``, less the held-out
-        rows), and ``1e-2 * sqrt(50 / n_steps)`` in a longer one, so that the
-        weights drift no further between two early-stopping checks than in
-        50 steps at 1e-2 (the user guide shows why: on many rows a fixed
-        rate overshoots). A float is used at every step.
+        optimiser steps (``ceil(n_train / batch_size)``, n_train excluding the
+        rows held out for early stopping), and ``1e-2 * sqrt(50 / n_steps)``
+        in a longer one, so that the weights drift no further between two
+        early-stopping checks than in 50 steps at 1e-2 (the user guide shows
+        why: on many rows a fixed rate overshoots). A float is used at every
+        step.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
         The torch optimiser (the original CorrNet's is "rmsprop").
