@@ -44,6 +44,7 @@ __all__ = [
     "Trainer",
     "TrainingStep",
     "make_optimizer",
+    "set_learning_rate",
     "map_batches",
     "resolve_device",
 ]
@@ -91,7 +92,7 @@ def make_optimizer(solver, module):
     Two parameter groups: the weights, which the L2 penalty ``alpha`` acts
     on through the group's ``weight_decay`` (set each step by
     :meth:`Trainer.epoch`), and the biases. Their learning rate is set at
-    each epoch (:meth:`Schedule.rate`).
+    each epoch (:func:`set_learning_rate` to :meth:`Schedule.rate`).
     """
     named = list(module.named_parameters())
     groups = [
@@ -99,6 +100,12 @@ def make_optimizer(solver, module):
         {"params": [b for name, b in named if "weight" not in name]},
     ]
     return SOLVERS[solver](groups, lr=AUTO_RATE)
+
+
+def set_learning_rate(optimizer, rate):
+    """Step every parameter group of ``optimizer`` at ``rate`` from now on."""
+    for group in optimizer.param_groups:
+        group["lr"] = rate
 
 
 def _decay_weights(optimizer, alpha, n_rows):
@@ -559,8 +566,7 @@ class Trainer:
             X, Y, rows, self.schedule.batch_size, self.rng, present, self.ranks
         )
         n_total = sizes[:, :, 0].sum()
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.schedule.rate(sizes.shape[1])
+        set_learning_rate(self.optimizer, self.schedule.rate(sizes.shape[1]))
         # Summed on the device: one host synchronisation per epoch.
         sums = torch.zeros(len(TERMS), dtype=torch.float64, device=device)
         current, data, done = None, None, 0

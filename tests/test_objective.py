@@ -9,7 +9,12 @@ from hypothesis.extra.numpy import arrays
 
 from skcorrnet._objective import corrnet_loss, pearson_per_unit
 from skcorrnet._module import CorrNetModule
-from skcorrnet._training import SOLVERS, _decay_weights, make_optimizer
+from skcorrnet._training import (
+    SOLVERS,
+    _decay_weights,
+    make_optimizer,
+    set_learning_rate,
+)
 from views import paper_objective
 
 finite = st.floats(-100, 100, allow_nan=False, width=32)
@@ -91,8 +96,7 @@ def test_the_optimiser_applies_the_l2_penalty_to_weights_only(solver):
     penalised.load_state_dict(decayed.state_dict())
 
     optimizer = make_optimizer(solver, decayed)
-    for group in optimizer.param_groups:
-        group["lr"] = 0.1
+    set_learning_rate(optimizer, 0.1)
     corrnet_loss(decayed, x, y, objective)[0].backward()
     _decay_weights(optimizer, objective.alpha, 16)
     optimizer.step()
