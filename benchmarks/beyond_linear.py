@@ -69,7 +69,9 @@ def both_protocols(a, b, at, bt):
     per_column = total_correlation(a, b, at, bt, n_components=K)
     moments = JointMoments()
     moments.update(np.hstack([at, bt]))
-    whitened = held_out_total_correlation(fit_linear_cca(a, b, K), moments)
+    whitened = held_out_total_correlation(
+        fit_linear_cca(a, b, K), moments, whitened=True
+    )
     return per_column, whitened
 
 

@@ -49,6 +49,7 @@ VARIANTS = {
     "learning_rate_init=5e-3": {"learning_rate_init": 5e-3},
     "learning_rate_init=2e-2": {"learning_rate_init": 2e-2},
     "early_stopping=False": {"early_stopping": False},
+    "tol=1e-4 (fixed; former default)": {"tol": 1e-4},
     "hidden (256,)": {"hidden_layer_sizes": (256,)},
     "no hidden layer (linear paths only)": {"hidden_layer_sizes": ()},
     "latent_activation=relu": {"latent_activation": "relu"},

@@ -10,7 +10,7 @@ distributed fit), never an n x d copy:
   least-squares decoders);
 - :func:`held_out_total_correlation`: the early-stopping score, the Deep-CCA
   protocol (a CCA of the latents fitted on training rows, its correlations
-  on held-out rows);
+  on held-out rows), with its standard error;
 - :func:`held_out_mean_reciprocal_rank`: the early-stopping score with a
   ranking term, retrieval among held-out rows in the same canonical space;
 - :func:`latent_moments`: the latents' moments, for the canonical rotation
@@ -28,7 +28,7 @@ from ._linear_cca import (
     JointMoments,
     choose_ridge,
     fit_linear_cca_from_moments,
-    held_out_total_correlation as _held_out_total,
+    held_out_correlations,
 )
 from ._objective import dense
 from .metrics import _true_item_ranks
@@ -40,6 +40,7 @@ __all__ = [
     "held_out_total_correlation",
     "latent_moments",
     "linear_start",
+    "summed_correlation_error",
 ]
 
 # Folds of the cross-validated choice of the linear start's ridge, each of at
@@ -177,42 +178,71 @@ def _latent_cca(module, X, Y, stats, fit_rows, ranks):
 
 
 def held_out_total_correlation(module, X, Y, stats, fit_rows, score_rows, ranks):
-    """Total correlation of the latents on ``score_rows``, Deep-CCA protocol.
+    """Total correlation of the latents on ``score_rows``, Deep-CCA protocol,
+    and its standard error.
 
     A k x k CCA is fitted on the latents of ``fit_rows`` (training rows);
-    its variates' total canonical correlation is measured on ``score_rows``
-    (held out; see :func:`._linear_cca.held_out_total_correlation`).
+    the correlations of its variate pairs are summed on ``score_rows`` (held
+    out; see :func:`._linear_cca.held_out_total_correlation`).
+
+    Returns
+    -------
+    score, standard_error : float
+        The standard error is :func:`summed_correlation_error`'s.
     """
     cca = _latent_cca(module, X, Y, stats, fit_rows, ranks)
     held_out = latent_moments((module, module), X, Y, stats, score_rows, ranks)
-    return _held_out_total(cca, held_out)
+    r = held_out_correlations(cca, held_out)
+    return float(r.sum()), summed_correlation_error(r, held_out.n_rows)
+
+
+def summed_correlation_error(r, n_rows):
+    """Standard error of a sum of sample correlations ``r`` of ``n_rows`` rows.
+
+    A sample correlation has a standard error of about (1 - r^2) / sqrt(n - 1)
+    (Fisher 1921, for normal data); canonical variate pairs are uncorrelated,
+    so their errors add in quadrature.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    return float(np.sqrt(((1.0 - r * r) ** 2).sum() / max(n_rows - 1, 1)))
 
 
 def _reciprocal_ranks(a, b):
-    """Sum of 1 / rank of each row's partner, a -> b and b -> a, halved.
+    """Each row's reciprocal rank of its partner, a -> b and b -> a, halved.
 
     Ranks are :mod:`skcorrnet.metrics`' (cosine, ties counted against the
     true partner), so the score agrees with ``recall_at_k`` and
     ``median_rank``.
+
+    Returns
+    -------
+    ndarray of shape (n_rows,)
     """
     a_to_b = _true_item_ranks(a, b, "cosine", None)
     b_to_a = _true_item_ranks(b, a, "cosine", None)
-    return 0.5 * float((1.0 / a_to_b).sum() + (1.0 / b_to_a).sum())
+    return 0.5 * (1.0 / a_to_b + 1.0 / b_to_a)
 
 
 def held_out_mean_reciprocal_rank(module, X, Y, stats, fit_rows, score_rows, ranks):
-    """Retrieval on ``score_rows``, in the space ``transform`` returns.
+    """Retrieval on ``score_rows``, in the space ``transform`` returns, and
+    its standard error.
 
     The latents are rotated by the k x k CCA of ``fit_rows`` (the canonical
     variates of ``CorrNet(canonical=True)``); each held-out row then looks
     for its partner among the other held-out rows of its process, in both
-    directions. Returns the mean reciprocal rank over every process's rows.
+    directions. The score is the mean reciprocal rank over every process's
+    rows; its standard error, that of a mean of the rows' values.
+
+    Returns
+    -------
+    score, standard_error : float
     """
     k = module.latent_bias.shape[0]
     cca = _latent_cca(module, X, Y, stats, fit_rows, ranks)
-    local = 0.0
+    local = np.zeros(0)
     if len(score_rows):
         h = map_batches(_latents((module, module)), [X, Y], stats, rows=score_rows)
         local = _reciprocal_ranks(*cca.transform(h[:, :k], h[:, k:]))
-    total, count = ranks.sum([local, len(score_rows)])
-    return float(total / max(count, 1))
+    total, squares, count = ranks.sum([local.sum(), local @ local, len(local)])
+    mean, count = total / max(count, 1), max(count, 1)
+    return float(mean), float(np.sqrt(max(squares / count - mean * mean, 0.0) / count))

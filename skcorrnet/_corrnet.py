@@ -333,21 +333,27 @@ class CorrNet(
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
         The torch optimiser (the original CorrNet's is "rmsprop").
 
-    tol : float, default=1e-4
+    tol : float or "auto", default="auto"
         Training stops when the loss (or, with ``early_stopping``, the
         validation score) has not improved by at least ``tol`` for
-        ``n_iter_no_change`` consecutive epochs.
+        ``n_iter_no_change`` consecutive epochs. ``"auto"``: with early
+        stopping, the standard error of the validation score on the held-out
+        rows (about sqrt(sum_j (1 - r_j^2)^2 / n) for n rows and held-out
+        correlations r_j), since a smaller gain is within what the choice of
+        those rows alone moves the score; else 1e-4 (MLPRegressor's).
 
     early_stopping : bool or "auto", default="auto"
         Whether to hold out ``validation_fraction`` of the rows, score each
         epoch by their total canonical correlation (a k x k CCA of the latents
-        fitted on training rows, its correlations on the held-out rows,
-        whitened there), stop when it stops improving, and restore the best
-        weights. With ``ranking_weight > 0`` the score is retrieval instead:
-        the mean reciprocal rank of each held-out row's partner among up to
-        1,000 held-out rows (per process), both directions, by cosine in the
-        space ``transform`` returns. The starting weights are scored too, so a
-        fit never keeps weights that score below its start. ``"auto"``: on
+        fitted on training rows, the correlations of its variate pairs on the
+        held-out rows summed: the protocol of
+        :func:`skcorrnet.metrics.total_correlation`), stop when it stops
+        improving, and restore the best weights. With ``ranking_weight > 0``
+        the score is retrieval instead: the mean reciprocal rank of each
+        held-out row's partner among up to 1,000 held-out rows (per process),
+        both directions, by cosine in the space ``transform`` returns. The
+        starting weights are scored too, so a fit never keeps weights that
+        score below its start. ``"auto"``: on
         when the held-out rows would number at least 100; below that, with a
         CCA start (``init``), there are too few rows to tell a better network
         from noise and the model is the linear start (``n_iter_`` is 0); with
@@ -558,7 +564,7 @@ class CorrNet(
             StrOptions({"auto"}),
         ],
         "solver": [StrOptions(set(SOLVERS))],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [
@@ -597,7 +603,7 @@ class CorrNet(
         max_iter=100,
         learning_rate_init="auto",
         solver="adam",
-        tol=1e-4,
+        tol="auto",
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,

@@ -328,6 +328,8 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
 # epoch, falling as 1 / sqrt(steps) beyond.
 AUTO_RATE = 1e-2
 AUTO_STEPS = 50
+# tol="auto" without early stopping: MLPRegressor's tol on the training loss.
+AUTO_LOSS_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,7 @@ class Schedule(Settings):
     batch_size: int
     learning_rate_init: object  # float or "auto"
     max_iter: int
-    tol: float
+    tol: object  # float or "auto"
     n_iter_no_change: float
     verbose: int
 
@@ -354,6 +356,15 @@ class Schedule(Settings):
         if self.learning_rate_init != "auto":
             return self.learning_rate_init
         return AUTO_RATE * min(1.0, (AUTO_STEPS / max(n_steps, 1)) ** 0.5)
+
+    def tolerance(self, standard_error=None):
+        """The least improvement that counts: ``tol``, or for ``"auto"`` the
+        validation score's ``standard_error`` (a smaller gain is not evidence
+        that the weights got better: only the rows scored differ) and
+        ``AUTO_LOSS_TOL`` on the training loss (no validation score)."""
+        if self.tol != "auto":
+            return self.tol
+        return AUTO_LOSS_TOL if standard_error is None else standard_error
 
 
 class History:
@@ -473,9 +484,10 @@ class Trainer:
             Extended with each epoch.
         n_epochs : int
         scorer : callable, default=None
-            The validation score of the current weights (higher is better):
-            with it, the starting weights are scored too, and the best-scoring
-            weights are restored at the end. Else the loss decides.
+            The validation score of the current weights (higher is better)
+            and its standard error: with it, the starting weights are scored
+            too, and the best-scoring weights are restored at the end. Else
+            the loss decides.
         may_stop : bool, default=True
             Whether to stop after ``n_iter_no_change`` epochs without
             improvement, and warn when ``n_epochs`` run out (False for
@@ -490,7 +502,7 @@ class Trainer:
         X, Y = stage_on_device(X, device), stage_on_device(Y, device)
         best_state, done, finished = resume or (None, 0, False)
         if scorer is not None and history.best_validation_score_ == -np.inf:
-            history.best_validation_score_ = scorer()
+            history.best_validation_score_ = scorer()[0]
             best_state = copy.deepcopy(self.module.state_dict())
         verbose = self.schedule.verbose and self.ranks.rank == 0
         epoch_rows = int(self.ranks.sum([len(rows)])[0])  # of every rank
@@ -504,8 +516,8 @@ class Trainer:
             # Every rank sees the same (all-reduced) loss and validation
             # score, so stopping decisions agree.
             history.add_epoch(terms)
-            score = None if scorer is None else scorer()
-            if history.improved(score, self.schedule.tol):
+            score, error = (None, None) if scorer is None else scorer()
+            if history.improved(score, self.schedule.tolerance(error)):
                 best_state = copy.deepcopy(self.module.state_dict())
             stop = may_stop and (
                 history.no_improvement_count > self.schedule.n_iter_no_change

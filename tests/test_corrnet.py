@@ -19,6 +19,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import skcorrnet._canonical
 import skcorrnet._progress
 from skcorrnet import CorrNet
 from skcorrnet._training import Schedule
@@ -155,15 +156,16 @@ def test_convergence_warning_and_tol_stopping(views):
     assert model.n_iter_ == 1 + 2 + 1
 
 
-def test_early_stopping_restores_best_weights(views):
+def test_early_stopping_restores_best_weights():
     """Training runs past its best epoch; the weights kept are that epoch's.
 
-    A random start scores below the first epochs, so the best is an epoch, not
-    the start; a refit with the same seed that stops at that epoch must give
-    the same weights, bit for bit.
+    Noisy views, so that training soon overfits; a random start scores below
+    the first epochs, so the best is an epoch, not the start; tol=0, so that
+    any gain counts. A refit with the same seed that stops at that epoch must
+    give the same weights, bit for bit.
     """
-    X, Y = views
-    settings = dict(early_stopping=True, init="random", n_iter_no_change=3)
+    X, Y = two_views(noise=1.0)
+    settings = dict(early_stopping=True, init="random", n_iter_no_change=3, tol=0.0)
     model = fitted(X, Y, max_iter=60, **settings)
     scores = model.validation_scores_
     assert len(scores) == model.n_iter_
@@ -294,6 +296,34 @@ def test_auto_learning_rate_bounds_the_drift_of_an_epoch(n_steps, more):
     assert schedule.rate(n_steps + more) <= rate
     fixed = Schedule.from_params(CorrNet(learning_rate_init=0.3).get_params())
     assert fixed.rate(n_steps) == 0.3
+
+
+@given(st.floats(0, 10), st.one_of(st.none(), st.floats(0, 10)))
+def test_auto_tol_is_the_validation_scores_standard_error(tol, error):
+    # With a validation score, "auto" is its standard error; on the training
+    # loss (error None), MLPRegressor's 1e-4. A float is used as given.
+    auto = Schedule.from_params(CorrNet().get_params())
+    assert auto.tolerance(error) == (1e-4 if error is None else error)
+    fixed = Schedule.from_params(CorrNet(tol=tol).get_params())
+    assert fixed.tolerance(error) == tol
+
+
+def test_auto_tol_stops_as_a_tol_of_the_scores_standard_error(monkeypatch):
+    """A fit whose held-out score has a standard error of 0.01 stops, and
+    keeps its weights, as a fit at tol=0.01 does: earlier than at tol=0."""
+    X, Y = two_views(noise=1.0)
+    settings = dict(
+        early_stopping=True, init="random", n_iter_no_change=2, max_iter=60
+    )
+    monkeypatch.setattr(
+        skcorrnet._canonical, "summed_correlation_error", lambda r, n: 0.01
+    )
+    auto = fitted(X, Y, **settings)
+    fixed = fitted(X, Y, tol=0.01, **settings)
+    patient = fitted(X, Y, tol=0.0, **settings)
+    assert auto.n_iter_ == fixed.n_iter_ < patient.n_iter_
+    assert auto.validation_scores_ == patient.validation_scores_[: auto.n_iter_]
+    np.testing.assert_array_equal(auto.transform(X), fixed.transform(X))
 
 
 def test_auto_learning_rate_is_the_rate_the_steps_take(views):

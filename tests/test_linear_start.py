@@ -7,6 +7,7 @@ from conftest import two_views
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skcorrnet._canonical import summed_correlation_error
 from skcorrnet._linear_cca import (
     RIDGES,
     JointMoments,
@@ -16,6 +17,7 @@ from skcorrnet._linear_cca import (
     held_out_total_correlation,
 )
 from skcorrnet._objective import total_correlation
+from skcorrnet.metrics import total_correlation as metrics_total_correlation
 
 
 def moments_of(A, B):
@@ -72,22 +74,50 @@ def test_total_correlation_has_finite_gradients_on_constant_units(squared):
     assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
 
 
-def test_held_out_total_on_the_fitting_rows_is_the_fitted_total():
+@pytest.mark.parametrize("whitened", [False, True])
+def test_held_out_total_on_the_fitting_rows_is_the_fitted_total(whitened):
     X, Y = two_views(n_samples=400, seed=3)
     moments = moments_of(X, Y)
     cca = fit_linear_cca_from_moments(moments, X.shape[1], 2, reg=1e-8)
     # Equal up to the 1e-4 relative ridge of the held-out whitening.
-    assert held_out_total_correlation(cca, moments) == pytest.approx(
+    assert held_out_total_correlation(cca, moments, whitened) == pytest.approx(
         cca.correlations.sum(), rel=1e-3
     )
 
 
-def test_held_out_total_cannot_exceed_the_held_out_canonical_total():
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n_fit=st.integers(8, 60), k=st.integers(1, 3))
+def test_held_out_total_is_the_metrics_protocol(seed, n_fit, k):
+    """The early-stopping score estimates what a user measures: the summed
+    held-out correlations of the training fit's variates."""
+    X, Y = two_views(n_samples=n_fit + 50, seed=seed)
+    cca = fit_linear_cca(X[:n_fit], Y[:n_fit], k)
+    expected = metrics_total_correlation(X[:n_fit], Y[:n_fit], X[n_fit:], Y[n_fit:], k)
+    got = held_out_total_correlation(cca, moments_of(X[n_fit:], Y[n_fit:]))
+    assert got == pytest.approx(expected, abs=1e-7)
+
+
+def test_held_out_total_scores_wrongly_paired_variates_low_unless_whitened():
+    """Fitted rows pair x1 with y1 and x2 with y2, held-out rows x1 with y2
+    and x2 with y1: each fitted pair is uncorrelated there, but whitening on
+    the held-out rows re-pairs the variates."""
+    rng = np.random.default_rng(0)
+    z, noise = rng.normal(size=(2, 400)), 0.1 * rng.normal(size=(4, 400))
+    X = Xt = (z + noise[:2]).T
+    Y = (z + noise[2:]).T
+    Yt = Y[:, ::-1]
+    cca = fit_linear_cca(X, Y, 2)
+    held_out = moments_of(Xt, Yt)
+    assert abs(held_out_total_correlation(cca, held_out)) < 0.1
+    assert held_out_total_correlation(cca, held_out, whitened=True) > 1.9
+
+
+def test_whitened_held_out_total_cannot_exceed_the_held_out_canonical_total():
     """Variates that all track one held-out direction count once."""
     X, Y = two_views(n_samples=600, n_shared=1, p=4, q=4, seed=4)
     cca = fit_linear_cca(X[:300], Y[:300], 3)
     held_out = moments_of(X[300:], Y[300:])
-    assert held_out_total_correlation(cca, held_out) <= canonical_sum(
+    assert held_out_total_correlation(cca, held_out, whitened=True) <= canonical_sum(
         X[300:], Y[300:]
     ) + 1e-9
 
@@ -101,3 +131,19 @@ def test_choose_ridge_prefers_shrinkage_when_rows_are_few():
     folds = np.arange(40) % 5
     fold_moments = [moments_of(X[folds == f], Y[folds == f]) for f in range(5)]
     assert choose_ridge(fold_moments, 30, 1) > RIDGES[0]
+
+
+def test_summed_correlation_error_is_the_spread_of_the_sum():
+    """Over many draws of n rows, the sum of k sample correlations spreads by
+    the standard error that tol="auto" uses."""
+    rng = np.random.default_rng(0)
+    rho, n, draws = np.array([0.9, 0.6, 0.2]), 100, 4000
+    z = rng.standard_normal((draws, n, 3))
+    w = rho * z + np.sqrt(1 - rho**2) * rng.standard_normal((draws, n, 3))
+    z, w = z - z.mean(axis=1, keepdims=True), w - w.mean(axis=1, keepdims=True)
+    r = (z * w).sum(axis=1) / np.sqrt((z * z).sum(axis=1) * (w * w).sum(axis=1))
+    spread = r.sum(axis=1).std()
+    assert spread == pytest.approx(summed_correlation_error(rho, n), rel=0.05)
+    assert summed_correlation_error(rho, 4 * n) == pytest.approx(
+        summed_correlation_error(rho, n) / 2, rel=0.01
+    )
