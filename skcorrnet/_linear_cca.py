@@ -242,10 +242,9 @@ def held_out_total_correlation(cca, moments, whitened=False):
     covariances, which re-fits the CCA of the variates on those rows: several
     variates that track one held-out direction count once, but so do
     directions the fit got wrong, and on few rows the re-fit's own optimism
-    adds to the figure (``benchmarks/speed.py``'s 5k-row seed 2 stopped at a
-    whitened 31.6 on 500 held-out rows, against 24.5 on 10,000 test rows by
-    the metrics' protocol). Used to check that the per-pair figure is not
-    inflated by redundant variates (``benchmarks/beyond_linear.py``).
+    adds to the figure (the README's speed section measures what that cost
+    early stopping). Used to check that the per-pair figure is not inflated
+    by redundant variates (``benchmarks/beyond_linear.py``).
 
     Returns
     -------
