@@ -727,6 +727,8 @@ def test_bad_shapes_are_rejected(views):
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"learning_rate_init": 0.0}, "learning_rate_init"),
         ({"learning_rate_init": "fast"}, "learning_rate_init"),
+        ({"tol": -1e-4}, "tol"),
+        ({"tol": "loose"}, "tol"),
         ({"input_clip": 0.0}, "input_clip"),
         ({"input_clip": "5"}, "input_clip"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
