@@ -244,5 +244,6 @@ def held_out_mean_reciprocal_rank(module, X, Y, stats, fit_rows, score_rows, ran
         h = map_batches(_latents((module, module)), [X, Y], stats, rows=score_rows)
         local = _reciprocal_ranks(*cca.transform(h[:, :k], h[:, k:]))
     total, squares, count = ranks.sum([local.sum(), local @ local, len(local)])
-    mean, count = total / max(count, 1), max(count, 1)
-    return float(mean), float(np.sqrt(max(squares / count - mean * mean, 0.0) / count))
+    count = max(count, 1)
+    mean, variance = total / count, max(squares / count - (total / count) ** 2, 0.0)
+    return float(mean), float(np.sqrt(variance / count))

@@ -44,9 +44,9 @@ __all__ = [
     "Trainer",
     "TrainingStep",
     "make_optimizer",
-    "set_learning_rate",
     "map_batches",
     "resolve_device",
+    "set_learning_rate",
 ]
 
 SOLVERS = {
