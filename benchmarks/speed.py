@@ -15,6 +15,9 @@ Competitors, each fitted once and timed:
 * ``CorrNet() defaults``: ``CorrNet(n_components=50)``, nothing else set;
 * ``CorrNet linear``: ``hidden_layer_sizes=()``, the linear model this linear
   data calls for, other settings at their defaults;
+* ``CorrNet() mirrored decoders``: the defaults with
+  ``decoder_layer_sizes="mirror"``, decoders as deep as the encoders (the
+  default before linear decoders);
 * on the CPU, ``CorrNet() lr=1e-2``: the defaults with the former default
   rate, ``learning_rate_init=1e-2`` at every step, where ``"auto"`` lowers it
   beyond 50 steps an epoch (here an epoch takes up to 352 steps);
@@ -58,6 +61,7 @@ def competitors(device):
         "closed-form CCA": None,
         "CorrNet() defaults": corrnet(),
         "CorrNet linear": corrnet(hidden_layer_sizes=()),
+        "CorrNet() mirrored decoders": corrnet(decoder_layer_sizes="mirror"),
     }
     if device == "cpu":
         models["CorrNet() lr=1e-2"] = corrnet(learning_rate_init=1e-2)

@@ -185,8 +185,18 @@ class CorrNet(
 
     hidden_layer_sizes : int or array-like of int, default=(256, 256)
         Layers of each view's nonlinear branch, which adds to a linear path
-        from the view to the latent units; the decoders mirror them. ``()``
-        gives the original one-layer CorrNet (linear paths only).
+        from the view to the latent units. ``()`` gives the original
+        one-layer CorrNet (linear paths only).
+
+    decoder_layer_sizes : int, array-like of int or "mirror", default=()
+        Layers of each decoder's nonlinear branch, from the latent units
+        outwards, which adds to the decoder's linear map. ``()``: linear
+        decoders, as in the paper. ``"mirror"``: ``hidden_layer_sizes``
+        reversed, as in Deep CCA's autoencoder (DCCAE); ``predict`` and
+        ``inverse_transform`` then reconstruct better, but the decoders
+        decode three latents into two views at every step and most of a
+        fit's time goes to them (the user guide's "choosing the settings"
+        measures both).
 
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation of the hidden layers.
@@ -542,6 +552,11 @@ class CorrNet(
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
+        "decoder_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"mirror"}),
+        ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "latent_activation": [StrOptions(set(ACTIVATIONS))],
         "init": [StrOptions({"auto", "cca", "random"})],
@@ -584,6 +599,7 @@ class CorrNet(
         n_components=2,
         *,
         hidden_layer_sizes=(256, 256),
+        decoder_layer_sizes=(),
         activation="relu",
         latent_activation="identity",
         init="auto",
@@ -616,6 +632,7 @@ class CorrNet(
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.decoder_layer_sizes = decoder_layer_sizes
         self.activation = activation
         self.latent_activation = latent_activation
         self.init = init
@@ -810,7 +827,8 @@ class CorrNet(
 
     def _check_settings(self):
         """What the parameter constraints cannot say."""
-        self._hidden_sizes()
+        self._layer_sizes("hidden_layer_sizes")
+        self._layer_sizes("decoder_layer_sizes")
         if self.ranking_weight > 0 and self.correlation_weight == 0:
             raise ValueError(
                 f"ranking_weight={self.ranking_weight!r} needs correlation_weight > 0: "
@@ -818,17 +836,18 @@ class CorrNet(
                 "(ranking_weight * correlation_weight / 2)."
             )
 
-    def _hidden_sizes(self):
-        """``hidden_layer_sizes`` as a tuple of ints (an int, a list or an array)."""
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+    def _layer_sizes(self, name):
+        """Parameter ``name`` (``hidden_layer_sizes`` or ``decoder_layer_sizes``)
+        as a tuple of ints (an int, a list or an array; ``"mirror"``: the
+        hidden layers reversed)."""
+        given = getattr(self, name)
+        if isinstance(given, str) and given == "mirror":
+            return tuple(reversed(self._layer_sizes("hidden_layer_sizes")))
+        sizes = [given] if isinstance(given, Integral) else list(given)
         if any(
             not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
         ):
-            raise ValueError(
-                "hidden_layer_sizes must hold positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
+            raise ValueError(f"{name} must hold positive integers, got {given!r}.")
         return tuple(int(s) for s in sizes)
 
     def _device(self, reset):
@@ -1100,7 +1119,8 @@ class CorrNet(
             X.shape[1],
             Y.shape[1],
             self.n_components,
-            self._hidden_sizes(),
+            self._layer_sizes("hidden_layer_sizes"),
+            self._layer_sizes("decoder_layer_sizes"),
             self.activation,
             self.latent_activation,
             generator,

@@ -9,8 +9,8 @@ Chandar et al. (2016), Section 3: two views x and y share one latent space,
 with one shared bias b, and decoders that reconstruct *both* views from any
 latent. Here each view's map is a linear path plus, with ``hidden_layer_sizes``,
 a nonlinear branch (an MLP): ``W x = W_lin x + W_out g(x)``. Each decoder is
-likewise a linear map plus a mirrored MLP. With no hidden layer this is the
-paper's one-layer network.
+likewise a linear map, plus an MLP branch when it is given hidden layers. With
+no hidden layer anywhere this is the paper's one-layer network.
 
 :meth:`CorrNetModule.start_from` sets the linear paths to a closed-form linear
 CCA and the last layers of the branches to zero, so training starts from the
@@ -83,7 +83,10 @@ class CorrNetModule(nn.Module):
     n_components : int
         Number of latent units.
     hidden_layer_sizes : tuple of int
-        Layers of each view's nonlinear branch (the decoders mirror them).
+        Layers of each view's nonlinear branch.
+    decoder_layer_sizes : tuple of int
+        Layers of each decoder's nonlinear branch, from the latent units
+        outwards; ``()``: linear decoders.
     activation : {"identity", "logistic", "tanh", "relu"}
         Activation of the hidden layers.
     latent_activation : {"identity", "logistic", "tanh", "relu"}
@@ -98,12 +101,13 @@ class CorrNetModule(nn.Module):
         n_features_y,
         n_components,
         hidden_layer_sizes,
+        decoder_layer_sizes,
         activation,
         latent_activation,
         generator,
     ):
         super().__init__()
-        hidden, back = tuple(hidden_layer_sizes), tuple(reversed(hidden_layer_sizes))
+        hidden, back = tuple(hidden_layer_sizes), tuple(decoder_layer_sizes)
         k = n_components
         self.encoder_x = _Path(n_features_x, k, hidden, activation, bias=False)  # W
         self.encoder_y = _Path(n_features_y, k, hidden, activation, bias=False)  # V

@@ -99,7 +99,10 @@ def make_optimizer(solver, module):
         {"params": [w for name, w in named if "weight" in name], "weight_decay": 0.0},
         {"params": [b for name, b in named if "weight" not in name]},
     ]
-    return SOLVERS[solver](groups, lr=AUTO_RATE)
+    # foreach: one kernel per update over every tensor of a group, as torch
+    # already does on CUDA; on the CPU it is opt-in, and saves about a tenth
+    # of a step of the default network (same arithmetic, same results).
+    return SOLVERS[solver](groups, lr=AUTO_RATE, foreach=True)
 
 
 def set_learning_rate(optimizer, rate):

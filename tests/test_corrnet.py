@@ -345,6 +345,32 @@ def test_hidden_layer_sizes_accepts_ints_and_arrays(views, sizes):
     np.testing.assert_array_equal(model.transform(views[0]), reference.transform(views[0]))
 
 
+def _decoder_layers(module, view):
+    branch = module.decoder(view).branch
+    return [] if branch is None else [
+        tuple(layer.weight.shape) for layer in branch if isinstance(layer, torch.nn.Linear)
+    ]
+
+
+@pytest.mark.parametrize(
+    "given, widths",
+    [((), ()), (16, (16,)), ([16, 8], (16, 8)), ("mirror", (16, 32))],
+)
+def test_decoder_layer_sizes_sets_the_decoders_branches(views, given, widths):
+    # Layers run from the latent units (k=2) out to the view; the encoders are
+    # untouched, and "mirror" reverses hidden_layer_sizes.
+    X, Y = views
+    model = fitted(X, Y, hidden_layer_sizes=(32, 16), decoder_layer_sizes=given, max_iter=1)
+    for view, width in (("x", X.shape[1]), ("y", Y.shape[1])):
+        sizes = (2, *widths, width)
+        expected = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        assert _decoder_layers(model.module_, view) == (expected if widths else [])
+        assert model.module_.decoder(view).linear.weight.shape == (width, 2)
+    encoder = [layer.weight.shape[0] for layer in model.module_.encoder_x.branch[::2]]
+    assert encoder == [32, 16, 2]
+    assert model.predict(X).shape == Y.shape
+
+
 def test_partial_fit_continues_training(views):
     X, Y = views
     model = CorrNet(**FAST)
@@ -732,6 +758,8 @@ def test_bad_shapes_are_rejected(views):
         ({"input_clip": 0.0}, "input_clip"),
         ({"input_clip": "5"}, "input_clip"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
+        ({"decoder_layer_sizes": (8, 0)}, "decoder_layer_sizes"),
+        ({"decoder_layer_sizes": "mirrored"}, "decoder_layer_sizes"),
         ({"device": "gpu7"}, "not a valid torch device"),
         ({"ranking_weight": 1.0, "correlation_weight": 0.0}, "needs correlation_weight"),
     ],
