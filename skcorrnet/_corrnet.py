@@ -193,10 +193,10 @@ class CorrNet(
         outwards, which adds to the decoder's linear map. ``()``: linear
         decoders, as in the paper. ``"mirror"``: ``hidden_layer_sizes``
         reversed, as in Deep CCA's autoencoder (DCCAE); ``predict`` and
-        ``inverse_transform`` then reconstruct better, but the decoders
-        decode three latents into two views at every step and most of a
-        fit's time goes to them (the user guide's "choosing the settings"
-        measures both).
+        ``inverse_transform`` then reconstruct better, but each step
+        decodes three latents into two views, so such decoders hold most of
+        a step's arithmetic (the user guide's "choosing the settings"
+        measures both sides).
 
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation of the hidden layers.

@@ -224,7 +224,7 @@ def held_out_correlations(cca, moments):
     d = cca.weights_a.shape[0]
     wa, wb = cca.weights_a, cca.weights_b
     # diag(wa' C wb) as column sums of a product: one BLAS matrix product
-    # each (a three-operand einsum loops in C, 30 times slower at 392 features).
+    # each (a three-operand einsum loops in C, several times slower).
     cross = ((cov[:d, d:] @ wb) * wa).sum(axis=0)
     var = ((cov[:d, :d] @ wa) * wa).sum(axis=0) * ((cov[d:, d:] @ wb) * wb).sum(axis=0)
     varying = var > _NULL * max(var.max(initial=0.0), _TINY)
@@ -243,9 +243,10 @@ def held_out_total_correlation(cca, moments, whitened=False):
     covariances, which re-fits the CCA of the variates on those rows: several
     variates that track one held-out direction count once, but so do
     directions the fit got wrong, and on few rows the re-fit's own optimism
-    adds to the figure (the README's speed section measures what that cost
-    early stopping). Used to check that the per-pair figure is not inflated
-    by redundant variates (``benchmarks/beyond_linear.py``).
+    adds to the figure; early stopping scored this way once kept training
+    models that the per-pair figure rated below their start. Used to check
+    that the per-pair figure is not inflated by redundant variates
+    (``benchmarks/beyond_linear.py``).
 
     Returns
     -------
