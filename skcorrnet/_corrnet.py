@@ -841,7 +841,7 @@ class CorrNet(
         as a tuple of ints (an int, a list or an array; ``"mirror"``: the
         hidden layers reversed)."""
         given = getattr(self, name)
-        if isinstance(given, str) and given == "mirror":
+        if isinstance(given, str):  # "mirror", the one string the constraints allow
             return tuple(reversed(self._layer_sizes("hidden_layer_sizes")))
         sizes = [given] if isinstance(given, Integral) else list(given)
         if any(

@@ -71,7 +71,9 @@ def gradients(rank):
     rows = shards[rank]
     paired = (has_x & has_y).numpy()
     sizes = np.array([[len(r), paired[r].sum()] for r in shards])
-    network = CorrNetModule(6, 4, 3, (5,), (5,), "tanh", "tanh", torch.Generator().manual_seed(0))
+    network = CorrNetModule(
+        6, 4, 3, (5,), (5,), "tanh", "tanh", torch.Generator().manual_seed(0)
+    )
     objective = paper_objective(correlation_weight=2.0, ranking_weight=0.5)
     ranks = Ranks(torch.device("cpu"))
     step = ranks.wrap(TrainingStep(network, objective, ranks))

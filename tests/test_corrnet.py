@@ -347,9 +347,9 @@ def test_hidden_layer_sizes_accepts_ints_and_arrays(views, sizes):
 
 def _decoder_layers(module, view):
     branch = module.decoder(view).branch
-    return [] if branch is None else [
-        tuple(layer.weight.shape) for layer in branch if isinstance(layer, torch.nn.Linear)
-    ]
+    if branch is None:
+        return []
+    return [tuple(m.weight.shape) for m in branch if isinstance(m, torch.nn.Linear)]
 
 
 @pytest.mark.parametrize(
@@ -360,7 +360,9 @@ def test_decoder_layer_sizes_sets_the_decoders_branches(views, given, widths):
     # Layers run from the latent units (k=2) out to the view; the encoders are
     # untouched, and "mirror" reverses hidden_layer_sizes.
     X, Y = views
-    model = fitted(X, Y, hidden_layer_sizes=(32, 16), decoder_layer_sizes=given, max_iter=1)
+    model = fitted(
+        X, Y, hidden_layer_sizes=(32, 16), decoder_layer_sizes=given, max_iter=1
+    )
     for view, width in (("x", X.shape[1]), ("y", Y.shape[1])):
         sizes = (2, *widths, width)
         expected = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])]

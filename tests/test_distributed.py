@@ -143,7 +143,9 @@ def test_gradient_is_the_global_batch_gradient(torchrun):
     # missing view each side, duplicated partners for the ranking term)
     # gives the gradient that one process computes on the whole batch.
     x, y, present = gradient_batch()
-    network = CorrNetModule(6, 4, 3, (5,), (5,), "tanh", "tanh", torch.Generator().manual_seed(0))
+    network = CorrNetModule(
+        6, 4, 3, (5,), (5,), "tanh", "tanh", torch.Generator().manual_seed(0)
+    )
     objective = paper_objective(correlation_weight=2.0, ranking_weight=0.5)
     corrnet_loss(network, x, y, objective, present)[0].backward()
     for rank in (0, 1):

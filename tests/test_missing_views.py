@@ -76,7 +76,9 @@ def test_scaling_statistics_use_the_present_rows(views):
 
 
 def test_missing_view_values_do_not_enter_the_loss():
-    module = CorrNetModule(4, 3, 2, (5,), (5,), "tanh", "tanh", torch.Generator().manual_seed(0))
+    module = CorrNetModule(
+        4, 3, 2, (5,), (5,), "tanh", "tanh", torch.Generator().manual_seed(0)
+    )
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(12, 4, generator=g), torch.randn(12, 3, generator=g)
     has_x = torch.tensor([True] * 9 + [False] * 3)
@@ -116,7 +118,9 @@ def test_missing_view_values_do_not_enter_the_loss():
 
 
 def test_all_paired_masks_match_the_paired_loss():
-    module = CorrNetModule(4, 3, 2, (), (), "relu", "relu", torch.Generator().manual_seed(0))
+    module = CorrNetModule(
+        4, 3, 2, (), (), "relu", "relu", torch.Generator().manual_seed(0)
+    )
     x, y = torch.randn(10, 4), torch.randn(10, 3)
     everything = (torch.ones(10, dtype=torch.bool),) * 2
     objective = paper_objective()

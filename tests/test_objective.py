@@ -42,7 +42,9 @@ def test_constant_columns_and_single_rows_give_zero():
 
 
 def _module(p=4, q=3, k=2, activation="tanh"):
-    return CorrNetModule(p, q, k, (5,), (5,), activation, activation, torch.Generator().manual_seed(0))
+    return CorrNetModule(
+        p, q, k, (5,), (5,), activation, activation, torch.Generator().manual_seed(0)
+    )
 
 
 def test_loss_is_sum_of_terms_and_matches_a_direct_computation():
