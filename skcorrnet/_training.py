@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from ._data import (
@@ -60,6 +61,24 @@ SOLVERS = {
 # shuffled within the buffer and cut into batches.
 _BUFFER_BYTES = 64 * 2**20
 _BUFFER_BLOCKS = 16
+
+
+def _one_blas_thread(method):
+    """Run ``method`` with numpy's BLAS on one thread.
+
+    Torch's threads and numpy's BLAS threads (the early-stopping score's
+    moments and k x k CCA) take turns on the same cores, and OpenBLAS's
+    workers keep spinning for a while after each multithreaded call: the
+    torch steps that follow a score then share their cores with them. The
+    score's numpy work is only k wide, so one thread is enough for it.
+    """
+
+    @functools.wraps(method)
+    def limited(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return method(*args, **kwargs)
+
+    return limited
 
 
 def resolve_device(device):
@@ -474,6 +493,7 @@ class Trainer:
         return all(a is b for a, b in zip(same, (module, optimizer, ranks.group, rng)))\
             and (self.objective, self.schedule) == (objective, schedule)
 
+    @_one_blas_thread
     def run(self, data, history, n_epochs, scorer=None, may_stop=True, resume=None,
             on_epoch=None):  # fmt: skip
         """Run up to ``n_epochs`` epochs on ``data``; keep the best weights.

@@ -18,8 +18,10 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import skcorrnet._canonical
+import skcorrnet._corrnet
 import skcorrnet._progress
 from skcorrnet import CorrNet
 from skcorrnet._training import Schedule
@@ -324,6 +326,31 @@ def test_auto_tol_stops_as_a_tol_of_the_scores_standard_error(monkeypatch):
     assert auto.n_iter_ == fixed.n_iter_ < patient.n_iter_
     assert auto.validation_scores_ == patient.validation_scores_[: auto.n_iter_]
     np.testing.assert_array_equal(auto.transform(X), fixed.transform(X))
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.skipif(not _blas_threads(), reason="numpy's BLAS is not visible")
+def test_early_stopping_scores_with_one_blas_thread(monkeypatch):
+    """Training (and its held-out score) runs with numpy's BLAS on one
+    thread; the caller's BLAS setting is back after the fit."""
+    X, Y = two_views()
+    seen = []
+    score = skcorrnet._corrnet.held_out_total_correlation
+
+    def spy(*args):
+        seen.append(_blas_threads())
+        return score(*args)
+
+    monkeypatch.setattr(skcorrnet._corrnet, "held_out_total_correlation", spy)
+    with threadpool_limits(limits=2, user_api="blas"):
+        fitted(X, Y, early_stopping=True, max_iter=3)
+        after = _blas_threads()
+    assert len(seen) == 4  # the start and three epochs
+    assert all(threads == [1] * len(threads) for threads in seen)
+    assert after == [2] * len(after)
 
 
 def test_auto_learning_rate_is_the_rate_the_steps_take(views):
