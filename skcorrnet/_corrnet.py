@@ -73,8 +73,9 @@ _MAX_SCORE_FIT_ROWS = 8192
 # Smallest scale of a canonical component (its correlation, if larger), so
 # that inverse_transform stays finite for an uncorrelated component.
 _MIN_COMPONENT_SCALE = 1e-3
-# Version of the checkpoint layout (2: the training history as History.state).
-_CHECKPOINT_FORMAT = 2
+# Version of the checkpoint layout (2: the training history as History.state;
+# 3: with the stopping rule's reference).
+_CHECKPOINT_FORMAT = 3
 # The name of each view's data in messages.
 _NAMES = {"x": "X", "y": "y", None: "the components"}
 _INDEX = {"x": 0, "y": 1}
@@ -346,7 +347,11 @@ class CorrNet(
     tol : float or "auto", default="auto"
         Training stops when the loss (or, with ``early_stopping``, the
         validation score) has not improved by at least ``tol`` for
-        ``n_iter_no_change`` consecutive epochs. ``"auto"``: with early
+        ``n_iter_no_change`` consecutive epochs. Each epoch is compared with
+        the last one that did improve by ``tol`` (at first, the start), not
+        with the best so far as in MLPRegressor: a score that keeps climbing
+        by less than ``tol`` an epoch goes on while it gains ``tol`` within
+        ``n_iter_no_change`` epochs. ``"auto"``: with early
         stopping, the standard error of the validation score on the held-out
         rows (about sqrt(sum_j (1 - r_j^2)^2 / n) for n rows and held-out
         correlations r_j), since a smaller gain is within what the choice of

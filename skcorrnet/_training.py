@@ -395,25 +395,36 @@ class History:
     ``validation_scores_`` and ``best_validation_score_`` are None, and
     ``best_loss_`` the lowest training loss, until :meth:`start_validation`
     (early stopping), as in MLPRegressor.
+
+    Stopping counts the epochs since the last one that beat the ``reference``
+    by ``tol``: the score (or the negated loss) of that epoch, or the starting
+    score. MLPRegressor compares with the best score instead, which every
+    small gain raises, so a score that climbs by less than ``tol`` an epoch
+    stops after ``n_iter_no_change`` epochs however far it has climbed; here
+    it goes on while it gains ``tol`` in every ``n_iter_no_change`` epochs.
     """
 
     # Estimator attributes (published after a run), then private state.
     PUBLIC = ("n_iter_", "loss_", "loss_curve_", "loss_terms_", "best_loss_",
               "validation_scores_", "best_validation_score_")  # fmt: skip
-    STATE = PUBLIC + ("no_improvement_count",)
+    STATE = PUBLIC + ("no_improvement_count", "reference")
 
     def __init__(self):
         self.n_iter_, self.loss_, self.loss_curve_ = 0, None, []
         self.loss_terms_ = {name: [] for name in TERMS}
         self.best_loss_ = np.inf
         self.validation_scores_ = self.best_validation_score_ = None
-        self.no_improvement_count = 0
+        self.no_improvement_count, self.reference = 0, -np.inf
 
     def start_validation(self):
         """Score held-out rows from now on (once per estimator, kept by warm starts)."""
         if self.validation_scores_ is None:
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self.best_loss_ = None
+
+    def start_score(self, score):
+        """The starting weights' validation score: the first best and reference."""
+        self.best_validation_score_ = self.reference = score
 
     def add_epoch(self, terms):
         """Add an epoch's loss and terms; a non-finite loss is an error."""
@@ -432,16 +443,19 @@ class History:
         """Judge the last epoch by its loss, or by its validation ``score``
         (not None with early stopping); True when it is the best so far."""
         if score is None:
-            worse = self.loss_ > self.best_loss_ - tol
+            value = -self.loss_
             improved = self.loss_ < self.best_loss_
             self.best_loss_ = min(self.loss_, self.best_loss_)
         else:
+            value = score
             self.validation_scores_.append(score)
-            worse = score < self.best_validation_score_ + tol
             improved = score > self.best_validation_score_
             if improved:
                 self.best_validation_score_ = score
-        self.no_improvement_count = self.no_improvement_count + 1 if worse else 0
+        if value >= self.reference + tol:
+            self.reference, self.no_improvement_count = value, 0
+        else:
+            self.no_improvement_count += 1
         return improved
 
     def state(self):
@@ -525,7 +539,7 @@ class Trainer:
         X, Y = stage_on_device(X, device), stage_on_device(Y, device)
         best_state, done, finished = resume or (None, 0, False)
         if scorer is not None and history.best_validation_score_ == -np.inf:
-            history.best_validation_score_ = scorer()[0]
+            history.start_score(scorer()[0])
             best_state = copy.deepcopy(self.module.state_dict())
         verbose = self.schedule.verbose and self.ranks.rank == 0
         epoch_rows = int(self.ranks.sum([len(rows)])[0])  # of every rank

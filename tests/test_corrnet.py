@@ -24,7 +24,7 @@ import skcorrnet._canonical
 import skcorrnet._corrnet
 import skcorrnet._progress
 from skcorrnet import CorrNet
-from skcorrnet._training import Schedule
+from skcorrnet._training import History, Schedule
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -326,6 +326,26 @@ def test_auto_tol_stops_as_a_tol_of_the_scores_standard_error(monkeypatch):
     assert auto.n_iter_ == fixed.n_iter_ < patient.n_iter_
     assert auto.validation_scores_ == patient.validation_scores_[: auto.n_iter_]
     np.testing.assert_array_equal(auto.transform(X), fixed.transform(X))
+
+
+@given(st.integers(2, 10), st.integers(1, 20))
+def test_stopping_counts_epochs_since_a_gain_of_tol(tol, plateau):
+    """A score climbing by 1 < tol an epoch never counts more than tol - 1
+    epochs without improvement (MLPRegressor's rule, which compares with the
+    best, would count every one of them); on a plateau the count grows by one
+    an epoch. Integer scores keep the comparisons exact."""
+    history = History()
+    history.start_validation()
+    history.start_score(0.0)
+    counts = []
+    for score in range(1, 41):
+        assert history.improved(float(score), float(tol))  # the best so far
+        counts.append(history.no_improvement_count)
+    assert max(counts) == tol - 1
+    for epoch in range(1, plateau + 1):
+        assert not history.improved(40.0, float(tol))
+        assert history.no_improvement_count == counts[-1] + epoch
+    assert history.best_validation_score_ == 40.0
 
 
 def _blas_threads():
