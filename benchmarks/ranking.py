@@ -15,7 +15,9 @@ Models, side by side in one run: sklearn CCA; the closed-form ridge CCA, its
 ridge chosen by 3-fold CV; cca-zoo's Deep CCA, its outputs rotated to canonical variates as CorrNet's
 are (``--no-deep`` leaves it out); a
 CLIP-style two-tower model (``_two_tower.py``, symmetric InfoNCE with a learned
-temperature); ``CorrNet()``; ``CorrNet(ranking_weight=1)``. The deep models
+temperature); ``CorrNet()``; ``CorrNet(early_stopping=False)``, which trains
+on every row until the training loss settles (what early stopping guards
+against); ``CorrNet(ranking_weight=1)``. The deep models
 share CorrNet's default widths, epochs, batch and learning rate.
 Retrieval uses the cosine of what ``transform`` returns, ties counted against
 the true partner (``skcorrnet.metrics``). Held-out total correlation and fit
@@ -86,6 +88,9 @@ def competitors(k, seed, deep):
         models["cca-zoo DCCA"] = Canonical(DeepPeer("DCCA", k, seed=seed))
     models["CLIP-style two-tower"] = TwoTower(k, seed=seed)
     models["CorrNet()"] = CorrNet(n_components=k, random_state=seed)
+    models["CorrNet(early_stopping=False)"] = CorrNet(
+        n_components=k, early_stopping=False, random_state=seed
+    )
     models["CorrNet(ranking_weight=1)"] = CorrNet(
         n_components=k, ranking_weight=1.0, random_state=seed
     )

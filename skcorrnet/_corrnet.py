@@ -802,6 +802,8 @@ class CorrNet(
         if early:
             self._history.start_validation()
             scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
+        elif early is not None:
+            self._history.stop_validation()
         if self.checkpoint_path is not None and resumable:
             keys, resume = self._resume(X, Y, ranks)
             on_epoch = functools.partial(self._save, keys, ranks)

@@ -422,6 +422,14 @@ class History:
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self.best_loss_ = None
 
+    def stop_validation(self):
+        """Judge by the training loss again: a warm start that turned early
+        stopping off (``best_loss_`` is the lowest loss from here on)."""
+        if self.validation_scores_ is not None:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_, self.reference = np.inf, -np.inf
+            self.no_improvement_count = 0
+
     def start_score(self, score):
         """The starting weights' validation score: the first best and reference."""
         self.best_validation_score_ = self.reference = score

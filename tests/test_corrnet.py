@@ -499,6 +499,20 @@ def test_warm_start_continues(views):
     assert cold.n_iter_ == 3
 
 
+
+def test_warm_start_can_turn_early_stopping_off(views):
+    """After a fit with early stopping, a warm start without it trains on,
+    judged by the training loss, as MLPRegressor's attributes say."""
+    X, Y = views
+    model = fitted(X, Y, max_iter=3, warm_start=True, early_stopping=True,
+                   n_iter_no_change=np.inf)  # fmt: skip
+    assert len(model.validation_scores_) == 3 and model.best_loss_ is None
+    model.set_params(early_stopping=False).fit(X, Y)
+    assert model.n_iter_ == 6
+    assert model.validation_scores_ is None and model.best_validation_score_ is None
+    assert model.best_loss_ == min(model.loss_curve_[3:])
+
+
 # ----------------------------------------------------- dtypes and numerics
 
 
