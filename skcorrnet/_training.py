@@ -412,9 +412,12 @@ class History:
     def __init__(self):
         self.n_iter_, self.loss_, self.loss_curve_ = 0, None, []
         self.loss_terms_ = {name: [] for name in TERMS}
-        self.best_loss_ = np.inf
+        self._judge_by_loss()
+
+    def _judge_by_loss(self):
+        """No validation: stopping follows the training loss from here on."""
         self.validation_scores_ = self.best_validation_score_ = None
-        self.no_improvement_count, self.reference = 0, -np.inf
+        self.best_loss_, self.reference, self.no_improvement_count = np.inf, -np.inf, 0
 
     def start_validation(self):
         """Score held-out rows from now on (once per estimator, kept by warm starts)."""
@@ -426,9 +429,7 @@ class History:
         """Judge by the training loss again: a warm start that turned early
         stopping off (``best_loss_`` is the lowest loss from here on)."""
         if self.validation_scores_ is not None:
-            self.validation_scores_ = self.best_validation_score_ = None
-            self.best_loss_, self.reference = np.inf, -np.inf
-            self.no_improvement_count = 0
+            self._judge_by_loss()
 
     def start_score(self, score):
         """The starting weights' validation score: the first best and reference."""

@@ -499,7 +499,6 @@ def test_warm_start_continues(views):
     assert cold.n_iter_ == 3
 
 
-
 def test_warm_start_can_turn_early_stopping_off(views):
     """After a fit with early stopping, a warm start without it trains on,
     judged by the training loss, as MLPRegressor's attributes say."""
