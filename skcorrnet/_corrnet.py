@@ -74,8 +74,8 @@ _MAX_SCORE_FIT_ROWS = 8192
 # that inverse_transform stays finite for an uncorrelated component.
 _MIN_COMPONENT_SCALE = 1e-3
 # Version of the checkpoint layout (2: the training history as History.state;
-# 3: with the stopping rule's reference).
-_CHECKPOINT_FORMAT = 3
+# 3: with the stopping rule's reference; 4: and its count of falling epochs).
+_CHECKPOINT_FORMAT = 4
 # The name of each view's data in messages.
 _NAMES = {"x": "X", "y": "y", None: "the components"}
 _INDEX = {"x": 0, "y": 1}
@@ -378,7 +378,12 @@ class CorrNet(
         Proportion of rows held out for early stopping.
 
     n_iter_no_change : int or np.inf, default=10
-        Number of epochs without improvement before stopping.
+        Number of epochs without improvement before stopping. With early
+        stopping, a fit also stops once its validation score has been more
+        than 3 standard errors below that of its last improvement (see
+        ``tol``) at 3 epochs in a row, after a first improvement over the
+        start: the score is then falling, not noisy, and the best weights
+        are behind. ``np.inf``: no stopping before ``max_iter``.
 
     device : str, default="auto"
         Torch device to train and predict on: ``"cpu"``, ``"cuda"``,

@@ -306,12 +306,29 @@ def reconstruction_errors(module, x, y, latents):
         view's features.
     """
     x, y = dense(x), dense(y)
-    n, m = x.shape[0], len(latents)
-    # Decode all latents in one pass per decoder.
-    h_all = torch.cat(list(latents))
-    err_x = ((module.decoder_x(h_all) - x.repeat(m, 1)) ** 2).mean(dim=1)
-    err_y = ((module.decoder_y(h_all) - y.repeat(m, 1)) ** 2).mean(dim=1)
-    return err_x.view(m, n).T, err_y.view(m, n).T
+    h = torch.stack(list(latents))  # (m, n_rows, k)
+    return _squared_errors(module.decoder_x, h, x), _squared_errors(module.decoder_y, h, y)
+
+
+def _squared_errors(decoder, h, target):
+    """Mean squared error over features of ``decoder(h[i])`` against
+    ``target``, for each latent i: shape (n_rows, m).
+
+    A linear decoder ``D h + c`` is expanded as
+    ``h' (D'D) h + 2 h' D'(c - t) + |c - t|^2``: products with the k x k Gram
+    matrix replace the (m n_rows) x n_features residuals, whose elementwise
+    work (forward and backward) costs more than the decoder's products.
+    """
+    n_features = target.shape[1]
+    if decoder.branch is not None:
+        residual = decoder(h) - target
+        return (residual**2).mean(dim=2).T
+    weight, bias = decoder.linear.weight, decoder.linear.bias
+    offset = bias - target  # (n_rows, n_features)
+    quadratic = ((h @ (weight.T @ weight)) * h).sum(dim=2)
+    cross = (h * (offset @ weight)).sum(dim=2)
+    squares = quadratic + 2 * cross + (offset * offset).sum(dim=1)
+    return (squares / n_features).T
 
 
 def reconstruction_sums(err_x, err_y, present=None):

@@ -348,6 +348,30 @@ def test_stopping_counts_epochs_since_a_gain_of_tol(tol, plateau):
     assert history.best_validation_score_ == 40.0
 
 
+@given(st.integers(1, 5), st.integers(0, 2), st.lists(st.integers(-3, 0), max_size=12))
+def test_a_score_falling_past_its_errors_stops_three_epochs_after_its_fall(dip, low, noise):
+    """Scores in units of the standard error (1): a dip below the start does
+    not stop a fit before its first gain; after a gain, a plateau within 3
+    errors never stops it; ``low`` epochs more than 3 errors below, then one
+    back within them, reset the count; 3 in a row stop it, whatever
+    ``n_iter_no_change`` (but infinity) allows."""
+    history = History()
+    history.start_validation()
+    history.start_score(0.0)
+    for _ in range(5):  # leaving the start
+        history.improved(-3.0 - dip, 1.0, 1.0)
+    assert history.no_improvement_count == 5 and not history.exhausted(10)
+    history.improved(10.0, 1.0, 1.0)  # a gain: the reference is 10
+    for step in noise + [-4] * low + [0]:  # a noisy plateau, then a short fall
+        history.improved(10.0 + step, 1.0, 1.0)
+        assert not history.exhausted(100)
+    for epoch in range(1, 4):
+        history.improved(6.5, 1.0, 1.0)
+        assert history.exhausted(100) is (epoch == 3)
+    assert not history.exhausted(np.inf) and history.best_validation_score_ == 10.0
+    assert history.falling() and not History.from_state(history.state()).exhausted(np.inf)
+
+
 def _blas_threads():
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from skcorrnet._objective import corrnet_loss, pearson_per_unit
+from skcorrnet._objective import corrnet_loss, pearson_per_unit, reconstruction_errors
 from skcorrnet._module import CorrNetModule
 from skcorrnet._training import (
     SOLVERS,
@@ -41,14 +41,16 @@ def test_constant_columns_and_single_rows_give_zero():
     assert torch.all(pearson_per_unit(a[:1], b[:1]) == 0.0)
 
 
-def _module(p=4, q=3, k=2, activation="tanh"):
+def _module(p=4, q=3, k=2, activation="tanh", decoder=(5,)):
     return CorrNetModule(
-        p, q, k, (5,), (5,), activation, activation, torch.Generator().manual_seed(0)
+        p, q, k, (5,), decoder, activation, activation, torch.Generator().manual_seed(0)
     )
 
 
-def test_loss_is_sum_of_terms_and_matches_a_direct_computation():
-    module = _module()
+@pytest.mark.parametrize("decoder", [(), (5,)])
+def test_loss_is_sum_of_terms_and_matches_a_direct_computation(decoder):
+    # Linear decoders (()) take the Gram-matrix expansion of the errors.
+    module = _module(decoder=decoder)
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(16, 4, generator=g), torch.randn(16, 3, generator=g)
     loss, terms = corrnet_loss(module, x, y, paper_objective(correlation_weight=2.0))
@@ -63,6 +65,32 @@ def test_loss_is_sum_of_terms_and_matches_a_direct_computation():
         assert abs(terms[name] - value) < 1e-5
     assert abs(terms["correlation"] - corr) < 1e-5
     assert abs(loss - (sum(expected_recon) - 2.0 * corr)) < 1e-4
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 30), st.integers(1, 6), st.integers(0, 2**16))
+def test_linear_decoders_errors_and_gradients_are_those_of_the_residuals(n, p, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    module = CorrNetModule(p, 3, k, (), (), "relu", "identity", g).double()
+    for parameter in module.parameters():  # a non-zero bias too
+        parameter.data.normal_(generator=g)
+    x = torch.randn(n, p, generator=g, dtype=torch.float64)
+    y = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    latents = [torch.randn(n, k, generator=g, dtype=torch.float64, requires_grad=True)
+               for _ in range(3)]  # fmt: skip
+    got = torch.cat(reconstruction_errors(module, x, y, latents), dim=1)
+    expected = torch.stack(
+        [((module.decoder(v)(h) - t) ** 2).mean(dim=1) for v, t in (("x", x), ("y", y))
+         for h in latents], dim=1,
+    )  # fmt: skip
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
+    inputs = [*latents, *module.decoder_x.parameters()]
+    weights = torch.randn(got.shape, generator=g, dtype=torch.float64)
+    for a, b in zip(
+        torch.autograd.grad((got * weights).sum(), inputs),
+        torch.autograd.grad((expected * weights).sum(), inputs),
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 def test_every_setting_adds_its_term_to_the_loss():
@@ -111,6 +139,9 @@ def test_the_optimiser_applies_the_l2_penalty_to_weights_only(solver):
     for (name, a), b in zip(decayed.named_parameters(), penalised.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     assert optimizer.param_groups[1]["weight_decay"] == 0  # biases
+    # One fused kernel per update where torch has it on the CPU (2.4 on).
+    fused = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
+    assert bool(optimizer.defaults.get("fused")) is fused
 
 
 def test_joint_latent_shares_the_bias():
