@@ -319,7 +319,6 @@ def _squared_errors(decoder, h, target):
     matrix replace the (m n_rows) x n_features residuals, whose elementwise
     work (forward and backward) costs more than the decoder's products.
     """
-    n_features = target.shape[1]
     if decoder.branch is not None:
         residual = decoder(h) - target
         return (residual**2).mean(dim=2).T
@@ -328,7 +327,7 @@ def _squared_errors(decoder, h, target):
     quadratic = ((h @ (weight.T @ weight)) * h).sum(dim=2)
     cross = (h * (offset @ weight)).sum(dim=2)
     squares = quadratic + 2 * cross + (offset * offset).sum(dim=1)
-    return (squares / n_features).T
+    return (squares / target.shape[1]).T
 
 
 def reconstruction_sums(err_x, err_y, present=None):

@@ -119,9 +119,8 @@ def make_optimizer(solver, module):
         {"params": [b for name, b in named if "weight" not in name]},
     ]
     # fused: Adam's and SGD's whole update in one kernel per parameter (on
-    # the CPU since torch 2.4; a quarter of a step of the default network was
-    # the optimiser's); else foreach: one kernel per operation over every
-    # tensor of a group. Both are opt-in on the CPU.
+    # the CPU since torch 2.4); else foreach: one kernel per operation over
+    # every tensor of a group. Both are opt-in on the CPU.
     optimizer = SOLVERS[solver]
     if solver != "rmsprop":  # torch has no fused RMSprop
         try:
