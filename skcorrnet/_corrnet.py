@@ -68,8 +68,10 @@ _MIN_VALIDATION_ROWS = 100
 # init="auto" starts from the closed-form CCA when neither view is wider than
 # this (its covariances take O(width^2) memory and O(width^3) time).
 _MAX_LINEAR_START_FEATURES = 2048
-# Training rows the early-stopping score fits its k x k CCA on.
-_MAX_SCORE_FIT_ROWS = 8192
+# Training rows the early-stopping score fits its k x k CCA on: this many per
+# latent unit (the fitted CCA's error grows as k^2 / rows), and at least
+# _MIN_SCORE_FIT_ROWS; each costs a forward pass per epoch.
+_SCORE_FIT_ROWS_PER_UNIT, _MIN_SCORE_FIT_ROWS = 80, 4096
 # Smallest scale of a canonical component (its correlation, if larger), so
 # that inverse_transform stays finite for an uncorrelated component.
 _MIN_COMPONENT_SCALE = 1e-3
@@ -918,17 +920,17 @@ class CorrNet(
     def _held_out_scorer(self, X, Y, stats, rows, val_rows, paired, ranks):
         """The early-stopping score of the latents on the held-out paired rows.
 
-        A k x k CCA of the latents is fitted on up to ``_MAX_SCORE_FIT_ROWS``
-        training rows drawn once per fit. Without a ranking term, its
+        A k x k CCA of the latents is fitted on up to
+        ``max(_MIN_SCORE_FIT_ROWS, _SCORE_FIT_ROWS_PER_UNIT * k)`` training
+        rows drawn once per fit. Without a ranking term, its
         correlations are summed on the held-out rows; with one, the score is
         the mean reciprocal rank of retrieval among up to ``_MAX_RANK_ROWS``
         held-out rows per process, in the same canonical space.
         """
         fit_rows = np.intersect1d(rows, paired, assume_unique=True)
-        if len(fit_rows) > _MAX_SCORE_FIT_ROWS:
-            fit_rows = np.sort(
-                self._rng.choice(fit_rows, _MAX_SCORE_FIT_ROWS, replace=False)
-            )
+        n_fit = max(_MIN_SCORE_FIT_ROWS, _SCORE_FIT_ROWS_PER_UNIT * self.n_components)
+        if len(fit_rows) > n_fit:
+            fit_rows = np.sort(self._rng.choice(fit_rows, n_fit, replace=False))
         val_rows = np.intersect1d(val_rows, paired, assume_unique=True)
         if self.ranking_weight == 0:
             return lambda: held_out_total_correlation(

@@ -116,6 +116,16 @@ def _eig(cov):
     return np.linalg.eigh(cov)
 
 
+def _inv_sqrt_values(evals, reg, invertible):
+    """``(evals + ridge)^-1/2``, the ridge relative to the mean eigenvalue;
+    unless ``invertible``, 0 for the numerical null space (see :func:`_inv_sqrt`)."""
+    ridge = reg * max(evals.sum() / evals.size, 0.0) + _TINY
+    inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + ridge)
+    if not invertible:
+        inv_sqrt[evals <= _NULL * max(evals.max(), 0.0)] = 0.0
+    return inv_sqrt
+
+
 def _inv_sqrt(eig, reg, invertible):
     """Symmetric inverse square root of ``cov + ridge * I``, from ``_eig(cov)``.
 
@@ -124,11 +134,7 @@ def _inv_sqrt(eig, reg, invertible):
     roundoff into spurious components.
     """
     evals, evecs = eig
-    ridge = reg * max(evals.sum() / evals.size, 0.0) + _TINY
-    inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + ridge)
-    if not invertible:
-        inv_sqrt[evals <= _NULL * max(evals.max(), 0.0)] = 0.0
-    return (evecs * inv_sqrt) @ evecs.T
+    return (evecs * _inv_sqrt_values(evals, reg, invertible)) @ evecs.T
 
 
 def _roundoff_columns(weights):
@@ -222,11 +228,18 @@ def held_out_correlations(cca, moments):
     """
     _, cov = moments.mean_cov()
     d = cca.weights_a.shape[0]
-    wa, wb = cca.weights_a, cca.weights_b
+    return _pair_correlations(
+        cca.weights_a, cca.weights_b, cov[:d, :d], cov[:d, d:], cov[d:, d:]
+    )
+
+
+def _pair_correlations(wa, wb, cov_aa, cov_ab, cov_bb):
+    """Correlation of each pair of variates of weights ``wa``, ``wb`` under
+    the covariance blocks ``cov_*``; 0 for a variate that is constant."""
     # diag(wa' C wb) as column sums of a product: one BLAS matrix product
     # each (a three-operand einsum loops in C, several times slower).
-    cross = ((cov[:d, d:] @ wb) * wa).sum(axis=0)
-    var = ((cov[:d, :d] @ wa) * wa).sum(axis=0) * ((cov[d:, d:] @ wb) * wb).sum(axis=0)
+    cross = ((cov_ab @ wb) * wa).sum(axis=0)
+    var = ((cov_aa @ wa) * wa).sum(axis=0) * ((cov_bb @ wb) * wb).sum(axis=0)
     varying = var > _NULL * max(var.max(initial=0.0), _TINY)
     return np.where(varying, cross / np.sqrt(np.where(varying, var, 1.0)), 0.0)
 
@@ -264,6 +277,58 @@ def held_out_total_correlation(cca, moments, whitened=False):
     return float(np.linalg.svd(cross, compute_uv=False).sum())
 
 
+def _projected(cov, basis_a, basis_b, d):
+    """``cov``'s blocks in the views' eigenbases: (A'A, A'B, B'B)."""
+    return (
+        basis_a.T @ cov[:d, :d] @ basis_a,
+        basis_a.T @ cov[:d, d:] @ basis_b,
+        basis_b.T @ cov[d:, d:] @ basis_b,
+    )
+
+
+def _top_pairs(whitened, k):
+    """The top ``k`` singular pairs (u, s, v) of ``whitened``, by the
+    eigen-decomposition of its Gram matrix on the narrower side (about half
+    an SVD's cost). Pairs of singular value below sqrt(eps) of the largest
+    (roundoff, after squaring) get zero vectors."""
+    wide = whitened.shape[0] > whitened.shape[1]
+    m = whitened.T if wide else whitened
+    evals, evecs = np.linalg.eigh(m @ m.T)
+    s = np.sqrt(np.maximum(evals[::-1][:k], 0.0))
+    u = evecs[:, ::-1][:, :k]
+    real = s > np.sqrt(np.finfo(float).eps) * max(s.max(initial=0.0), _TINY)
+    u = u * real
+    v = (m.T @ u) / np.where(real, s, 1.0)
+    return (v, s, u) if wide else (u, s, v)
+
+
+def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
+    """:func:`held_out_total_correlation` of the CCA of ``fitted`` (moments)
+    at each of ``ridges``, scored on ``held_out``, without fitting them.
+
+    With C_a = U_a L_a U_a', the whitened cross-covariance at a ridge is
+    U_a M U_b' with M = D_a U_a' C_ab U_b D_b, D = (L + ridge)^-1/2 as in
+    :func:`_inv_sqrt`: the same singular values, and canonical weights
+    U_a D_a u, U_b D_b v. So the weights and the held-out covariances are
+    taken into the eigenbases once, and each ridge costs one symmetric
+    eigen-decomposition and products with k columns.
+    """
+    d = n_features_a
+    _, cov = fitted.mean_cov()
+    k = min(n_components, d, cov.shape[0] - d)
+    (evals_a, basis_a), (evals_b, basis_b) = _eig(cov[:d, :d]), _eig(cov[d:, d:])
+    cross = basis_a.T @ cov[:d, d:] @ basis_b
+    out_aa, out_ab, out_bb = _projected(held_out.mean_cov()[1], basis_a, basis_b, d)
+    scores = []
+    for ridge in ridges:
+        da = _inv_sqrt_values(evals_a, ridge, invertible=False)
+        db = _inv_sqrt_values(evals_b, ridge, invertible=False)
+        u, _, v = _top_pairs(da[:, None] * cross * db, k)
+        wa, wb = da[:, None] * u, db[:, None] * v
+        scores.append(_pair_correlations(wa, wb, out_aa, out_ab, out_bb).sum())
+    return np.array(scores)
+
+
 def choose_ridge(fold_moments, n_features_a, n_components, ridges=RIDGES):
     """The ridge of the best held-out total correlation over K folds.
 
@@ -276,7 +341,8 @@ def choose_ridge(fold_moments, n_features_a, n_components, ridges=RIDGES):
     for i, held_out in enumerate(fold_moments):
         rest = [s for j, s in enumerate(summaries) if j != i]
         merged = JointMoments.from_summary(*functools.reduce(merge_moments, rest))
-        fits = fit_linear_cca_from_moments(merged, n_features_a, n_components, ridges)
-        scores += [held_out_total_correlation(f, held_out) for f in fits]
+        scores += _ridge_path_scores(
+            merged, held_out, n_features_a, n_components, ridges
+        )
     best = np.flatnonzero(scores >= scores.max() - 1e-12)[-1]
     return ridges[best]

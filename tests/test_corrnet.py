@@ -397,6 +397,30 @@ def test_early_stopping_scores_with_one_blas_thread(monkeypatch):
     assert after == [2] * len(after)
 
 
+@pytest.mark.parametrize("n_components, n_fit", [(2, 4096), (60, 4800)])
+def test_early_stopping_score_fits_on_enough_rows_per_unit(monkeypatch, n_components, n_fit):
+    """The score's k x k CCA is fitted on a sample of the training rows: 80
+    per latent unit, at least 4096, drawn once per fit, none held out."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(6000, 1))
+    X = np.hstack([z, rng.normal(size=(6000, 59))])
+    Y = np.hstack([z, rng.normal(size=(6000, 59))])
+    seen = []
+    score = skcorrnet._corrnet.held_out_total_correlation
+
+    def spy(module, X, Y, stats, fit_rows, score_rows, ranks):
+        seen.append((fit_rows.copy(), score_rows.copy()))
+        return score(module, X, Y, stats, fit_rows, score_rows, ranks)
+
+    monkeypatch.setattr(skcorrnet._corrnet, "held_out_total_correlation", spy)
+    fitted(X, Y, n_components=n_components, early_stopping=True, max_iter=1,
+           hidden_layer_sizes=(8,))  # fmt: skip
+    (fit_rows, score_rows), (again, _) = seen
+    assert len(fit_rows) == n_fit == len(np.unique(fit_rows))
+    assert np.array_equal(fit_rows, again)
+    assert not np.isin(fit_rows, score_rows).any()
+
+
 def test_auto_learning_rate_is_the_rate_the_steps_take(views):
     X, Y = views
     n_steps = -(-X.shape[0] // 2)  # batch_size=2: over 50 steps an epoch

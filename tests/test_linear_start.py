@@ -11,6 +11,7 @@ from skcorrnet._canonical import summed_correlation_error
 from skcorrnet._linear_cca import (
     RIDGES,
     JointMoments,
+    _ridge_path_scores,
     choose_ridge,
     fit_linear_cca,
     fit_linear_cca_from_moments,
@@ -120,6 +121,33 @@ def test_whitened_held_out_total_cannot_exceed_the_held_out_canonical_total():
     assert held_out_total_correlation(cca, held_out, whitened=True) <= canonical_sum(
         X[300:], Y[300:]
     ) + 1e-9
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_fit=st.integers(4, 80),
+    p=st.integers(1, 12),
+    q=st.integers(1, 12),
+    k=st.integers(1, 12),
+    collinear=st.booleans(),
+)
+def test_ridge_path_scores_are_those_of_each_ridges_fit(seed, n_fit, p, q, k, collinear):
+    """choose_ridge's eigenbasis scores equal fitting the CCA at each ridge
+    and scoring it on the held-out moments, for any shape: more columns than
+    rows, k above the rank, copied columns (a null space)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n_fit + 20, 1))
+    X = z @ rng.normal(size=(1, p)) + rng.normal(size=(n_fit + 20, p))
+    Y = z @ rng.normal(size=(1, q)) + rng.normal(size=(n_fit + 20, q))
+    if collinear:
+        X[:, -1], Y[:, 0] = X[:, 0], -3 * Y[:, -1]
+    fitted, held_out = moments_of(X[:n_fit], Y[:n_fit]), moments_of(X[n_fit:], Y[n_fit:])
+    fits = fit_linear_cca_from_moments(fitted, p, k, RIDGES)
+    expected = [held_out_total_correlation(fit, held_out) for fit in fits]
+    got = _ridge_path_scores(fitted, held_out, p, k, RIDGES)
+    # Pairs of near-zero fitted correlation may differ (0 here, noise there).
+    assert got == pytest.approx(expected, abs=1e-6)
 
 
 def test_choose_ridge_prefers_shrinkage_when_rows_are_few():
