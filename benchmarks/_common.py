@@ -125,7 +125,9 @@ def spectrum(n_pairs=50, high=0.95, low=0.2):
     return np.linspace(high, low, n_pairs)
 
 
-def latent_factor_views(n_rows, correlations, n_features=392, seed=0, rows_seed=None):
+def latent_factor_views(
+    n_rows, correlations, n_features=392, seed=0, rows_seed=None, n_features_y=None
+):
     """Two float32 views sharing latent factors with known canonical correlations.
 
     With r = len(correlations) independent factors z_i of variance
@@ -138,28 +140,31 @@ def latent_factor_views(n_rows, correlations, n_features=392, seed=0, rows_seed=
     and 0 for the other p - r directions. The loadings depend on ``seed`` only,
     the rows on ``rows_seed``, so train and test sets share the model. Rows are
     drawn in blocks, directly in float32: no float64 copy of the data is made.
+    ``n_features_y`` (default ``n_features``) sets Y's width q.
 
     Returns
     -------
-    X, Y : ndarray of shape (n_rows, n_features), float32
+    X, Y : ndarray of shape (n_rows, n_features) and (n_rows, q), float32
     """
     rho = np.asarray(correlations, dtype=np.float64)
     r = rho.size
+    widths = (n_features, n_features if n_features_y is None else n_features_y)
     model = np.random.default_rng(seed)
     loadings = [
-        np.linalg.qr(model.standard_normal((n_features, r)))[0].T.astype(np.float32)
-        for _ in range(2)
+        np.linalg.qr(model.standard_normal((width, r)))[0].T.astype(np.float32)
+        for width in widths
     ]
     scale = np.sqrt(rho / (1 - rho)).astype(np.float32)
     rng = np.random.default_rng(seed + 1 if rows_seed is None else rows_seed)
-    X = np.empty((n_rows, n_features), dtype=np.float32)
-    Y = np.empty((n_rows, n_features), dtype=np.float32)
+    X, Y = (np.empty((n_rows, width), dtype=np.float32) for width in widths)
     for start in range(0, n_rows, 65536):
         stop = min(start + 65536, n_rows)
         z = rng.standard_normal((stop - start, r), dtype=np.float32) * scale
         for out, load in zip((X, Y), loadings):
             out[start:stop] = z @ load
-            out[start:stop] += rng.standard_normal((stop - start, n_features), dtype=np.float32)
+            out[start:stop] += rng.standard_normal(
+                (stop - start, out.shape[1]), dtype=np.float32
+            )
     return X, Y
 
 

@@ -10,7 +10,10 @@ Tasks (a 70/30 split per seed, stratified for digits):
 * ``linnerud``: scikit-learn's linnerud (20 rows, 3 vs 3 features), k = 1,
   2, 3, repeated splits;
 * ``nonlinear``: digits pixels vs a nonlinear descriptor of the same image
-  (squares of 32 fixed random projections of the standardised pixels), k=10.
+  (squares of 32 fixed random projections of the standardised pixels), k=10;
+* ``wide``: fewer rows than features, the shape of a biology study: 40 rows,
+  120 vs 21 features sharing 3 latent factors (population canonical
+  correlations 0.9, 0.7, 0.5, sum 2.1; ``_common.latent_factor_views``), k=3.
 
 Competitors, each with ``n_components=k``: ``sklearn.cross_decomposition.CCA``;
 closed-form ridge CCA with the ridge chosen by 3-fold cross-validation on the
@@ -45,6 +48,7 @@ from _common import (
     RidgeCCA,
     two_factor_views,
     digits_tasks,
+    latent_factor_views,
     machine,
     markdown_table,
     pyplot,
@@ -56,6 +60,7 @@ from skcorrnet import CorrNet
 from skcorrnet.metrics import total_correlation
 
 FIGURES = ["total_corr", "worst_seed", "fit_s"]
+WIDE_FACTORS = (0.9, 0.7, 0.5)
 
 
 def competitors(k, seed, deep, hidden=None):
@@ -97,6 +102,8 @@ def tasks(quick):
         linnerud = load_linnerud()
         out["2factor"] = (*two_factor_views(), None, [2], 0.5)
         out["linnerud"] = (linnerud.data, linnerud.target, None, [1, 2, 3], 0.3)
+        wide = latent_factor_views(40, WIDE_FACTORS, 120, n_features_y=21)
+        out["wide"] = (*wide, None, [3], 0.3)
     return out
 
 

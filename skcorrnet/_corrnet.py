@@ -362,8 +362,9 @@ class CorrNet(
     early_stopping : bool or "auto", default="auto"
         Whether to hold out ``validation_fraction`` of the rows, score each
         epoch by their total canonical correlation (a k x k CCA of the latents
-        fitted on training rows, the correlations of its variate pairs on the
-        held-out rows summed: the protocol of
+        fitted on training rows, 80 per latent unit and at least 4,096 where
+        there are more, the correlations of its variate pairs on the held-out
+        rows summed: the protocol of
         :func:`skcorrnet.metrics.total_correlation`), stop when it stops
         improving, and restore the best weights. With ``ranking_weight > 0``
         the score is retrieval instead: the mean reciprocal rank of each
