@@ -25,12 +25,10 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import pairwise_distances
 from sklearn.model_selection import KFold
 
-from skcorrnet._linear_cca import fit_linear_cca
+from skcorrnet._linear_cca import RIDGES, fit_linear_cca
 from skcorrnet.metrics import sum_of_correlations
 
 RESULTS = Path(__file__).parent / "results"
-# Ridge grid of the linear CCA baselines (relative to the mean eigenvalue).
-RIDGES = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0]
 
 
 def machine(device="cpu"):
@@ -247,7 +245,8 @@ def pyplot():
 
 
 class RidgeCCA:
-    """Closed-form CCA, ridge chosen by K-fold CV on held-out total correlation."""
+    """Closed-form CCA, its ridge chosen by K-fold CV on held-out total correlation
+    among the ridges CorrNet's linear start tries (``skcorrnet._linear_cca.RIDGES``)."""
 
     def __init__(self, n_components, ridges=RIDGES, cv=3, random_state=0):
         self.n_components = n_components

@@ -186,32 +186,24 @@ def fit_linear_cca_from_moments(
 ):
     """:func:`fit_linear_cca` from the :class:`JointMoments` of ``[A, B]``.
 
-    ``n_features_a`` splits the joint columns into A's and B's. ``reg`` may
-    be a sequence of ridges: a list of fits is returned, one per ridge, for
-    the cost of one eigen-decomposition per view.
+    ``n_features_a`` splits the joint columns into A's and B's.
     """
     mean, cov = moments.mean_cov()
     d = n_features_a
     k_max = min(d, mean.size - d)
     k = k_max if n_components is None else min(n_components, k_max)
-    eig_a, eig_b = _eig(cov[:d, :d]), _eig(cov[d:, d:])
-    fits = []
-    for ridge in np.atleast_1d(reg):
-        wa = _inv_sqrt(eig_a, ridge, invertible)
-        wb = _inv_sqrt(eig_b, ridge, invertible)
-        # SVD of the whitened cross-covariance: singular values are the
-        # canonical correlations, singular vectors the whitened directions.
-        u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
-        u, vt = svd_flip(u, vt)
-        weights_a, weights_b = wa @ u[:, :k], wb @ vt[:k].T
-        correlations = np.clip(s[:k], 0.0, 1.0)
-        if not invertible:
-            null = _roundoff_columns(weights_a) | _roundoff_columns(weights_b)
-            weights_a[:, null], weights_b[:, null], correlations[null] = 0.0, 0.0, 0.0
-        fits.append(
-            LinearCCA(mean[:d], mean[d:], weights_a, weights_b, correlations)
-        )
-    return fits if np.ndim(reg) else fits[0]
+    wa = _inv_sqrt(_eig(cov[:d, :d]), reg, invertible)
+    wb = _inv_sqrt(_eig(cov[d:, d:]), reg, invertible)
+    # SVD of the whitened cross-covariance: singular values are the
+    # canonical correlations, singular vectors the whitened directions.
+    u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
+    u, vt = svd_flip(u, vt)
+    weights_a, weights_b = wa @ u[:, :k], wb @ vt[:k].T
+    correlations = np.clip(s[:k], 0.0, 1.0)
+    if not invertible:
+        null = _roundoff_columns(weights_a) | _roundoff_columns(weights_b)
+        weights_a[:, null], weights_b[:, null], correlations[null] = 0.0, 0.0, 0.0
+    return LinearCCA(mean[:d], mean[d:], weights_a, weights_b, correlations)
 
 
 def held_out_correlations(cca, moments):
@@ -287,7 +279,7 @@ def _projected(cov, basis_a, basis_b, d):
 
 
 def _top_pairs(whitened, k):
-    """The top ``k`` singular pairs (u, s, v) of ``whitened``, by the
+    """The top ``k`` left and right singular vectors of ``whitened``, by the
     eigen-decomposition of its Gram matrix on the narrower side (about half
     an SVD's cost). Pairs of singular value below sqrt(eps) of the largest
     (roundoff, after squaring) get zero vectors."""
@@ -299,7 +291,7 @@ def _top_pairs(whitened, k):
     real = s > np.sqrt(np.finfo(float).eps) * max(s.max(initial=0.0), _TINY)
     u = u * real
     v = (m.T @ u) / np.where(real, s, 1.0)
-    return (v, s, u) if wide else (u, s, v)
+    return (v, u) if wide else (u, v)
 
 
 def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
@@ -323,7 +315,7 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     for ridge in ridges:
         da = _inv_sqrt_values(evals_a, ridge, invertible=False)
         db = _inv_sqrt_values(evals_b, ridge, invertible=False)
-        u, _, v = _top_pairs(da[:, None] * cross * db, k)
+        u, v = _top_pairs(da[:, None] * cross * db, k)
         wa, wb = da[:, None] * u, db[:, None] * v
         scores.append(_pair_correlations(wa, wb, out_aa, out_ab, out_bb).sum())
     return np.array(scores)

@@ -143,8 +143,10 @@ def test_ridge_path_scores_are_those_of_each_ridges_fit(seed, n_fit, p, q, k, co
     if collinear:
         X[:, -1], Y[:, 0] = X[:, 0], -3 * Y[:, -1]
     fitted, held_out = moments_of(X[:n_fit], Y[:n_fit]), moments_of(X[n_fit:], Y[n_fit:])
-    fits = fit_linear_cca_from_moments(fitted, p, k, RIDGES)
-    expected = [held_out_total_correlation(fit, held_out) for fit in fits]
+    expected = [
+        held_out_total_correlation(fit_linear_cca_from_moments(fitted, p, k, r), held_out)
+        for r in RIDGES
+    ]
     got = _ridge_path_scores(fitted, held_out, p, k, RIDGES)
     # Pairs of near-zero fitted correlation may differ (0 here, noise there).
     assert got == pytest.approx(expected, abs=1e-6)
