@@ -98,12 +98,26 @@ def _least_squares_decoder(cov, weights):
     return (cov @ weights) @ np.linalg.pinv(gram, hermitian=True)
 
 
-def linear_start(X, Y, stats, rows, n_components, rng, ranks):
+def _fold_moments(X, Y, stats, rows, n_folds, rng, ranks):
+    """Each of ``n_folds`` folds' JointMoments of the standardised ``[x, y]``
+    of ``rows`` (near-equal folds, drawn at random; one pass over the rows)."""
+    folds = None
+    if n_folds > 1:
+        folds = rng.permutation(np.arange(len(rows)) % n_folds)
+    every_row = len(rows) == X.shape[0]  # read in slices, not by index
+    return joint_moments(
+        _views, [X, Y], stats, None if every_row else rows, X.shape[1] + Y.shape[1],
+        ranks, folds, max(n_folds, 1),
+    )  # fmt: skip
+
+
+def linear_start(X, Y, stats, rows, n_components, rng, ranks, n_draws=1):
     """Weights of the closed-form ridge CCA of the standardised training rows.
 
     The ridge is chosen among :data:`._linear_cca.RIDGES` by ``N_FOLDS``-fold
     cross-validation of the held-out total correlation, computed from each
-    fold's moments (one pass over the rows in all). Units beyond the
+    fold's moments (one pass over the rows per draw of folds), its scores
+    summed over ``n_draws`` draws of the folds. Units beyond the
     ``min(n_features)`` canonical pairs keep their random weights.
 
     Returns
@@ -113,20 +127,17 @@ def linear_start(X, Y, stats, rows, n_components, rng, ranks):
     decoders : (D_x, D_y), float32 tensors of shape (p, k0), (q, k0)
         k0 = min(n_components, p, q) units are set.
     """
-    p, q = X.shape[1], Y.shape[1]
+    p = X.shape[1]
     n_rows = int(ranks.sum([len(rows)])[0])
     n_folds = min(N_FOLDS, n_rows // _MIN_FOLD_ROWS)
-    folds = None
-    if n_folds > 1:  # near-equal folds, at random
-        folds = rng.permutation(np.arange(len(rows)) % n_folds)
-    every_row = len(rows) == X.shape[0]  # read in slices, not by index
-    moments = joint_moments(
-        _views, [X, Y], stats, None if every_row else rows, p + q, ranks, folds,
-        max(n_folds, 1),
-    )
+    draws = [
+        _fold_moments(X, Y, stats, rows, n_folds, rng, ranks)
+        for _ in range(n_draws if n_folds > 1 else 1)
+    ]
+    moments = draws[0]
     ridge = DEFAULT_REG
     if n_folds > 1 and all(m.n_rows > 1 for m in moments):
-        ridge = choose_ridge(moments, p, n_components)
+        ridge = choose_ridge(draws, p, n_components)
     total = JointMoments.from_summary(
         *functools.reduce(merge_moments, [m.summary() for m in moments if m.n_rows])
     )

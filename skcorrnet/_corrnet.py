@@ -68,6 +68,11 @@ _MIN_VALIDATION_ROWS = 100
 # init="auto" starts from the closed-form CCA when neither view is wider than
 # this (its covariances take O(width^2) memory and O(width^3) time).
 _MAX_LINEAR_START_FEATURES = 2048
+# Where the linear start is the model (too few rows to validate training), its
+# ridge's CV scores are summed over this many draws of the folds, which
+# steadies the choice on few rows (benchmarks/ridge_choice.py), for views up
+# to _MAX_REDRAWN_FEATURES columns (each draw's cost grows as their cube).
+_START_CV_DRAWS, _MAX_REDRAWN_FEATURES = 4, 512
 # Training rows the early-stopping score fits its k x k CCA on: this many per
 # latent unit (the fitted CCA's error grows as k^2 / rows), and at least
 # _MIN_SCORE_FIT_ROWS; each costs a forward pass per epoch.
@@ -767,7 +772,7 @@ class CorrNet(
             rows, val_rows = np.sort(rows), np.sort(val_rows)
         if reset and self._starts_linear(X, Y):
             train_paired = np.intersect1d(rows, paired, assume_unique=True)
-            self._start_linear(X, Y, train_paired, ranks)
+            self._start_linear(X, Y, train_paired, ranks, final=early is None)
         resumable = reset and not incremental  # fit resumes from a checkpoint
         self._run(
             (X, Y, rows, present), val_rows, paired, ranks, early, incremental,
@@ -901,8 +906,10 @@ class CorrNet(
             return max(X.shape[1], Y.shape[1]) <= _MAX_LINEAR_START_FEATURES
         return self.init == "cca"
 
-    def _start_linear(self, X, Y, rows, ranks):
-        """Set the network to the closed-form ridge CCA of the training rows."""
+    def _start_linear(self, X, Y, rows, ranks, final):
+        """Set the network to the closed-form ridge CCA of the training rows;
+        ``final``: no training follows, so the ridge's CV is worth more draws."""
+        redraw = final and max(X.shape[1], Y.shape[1]) <= _MAX_REDRAWN_FEATURES
         ridge, encoders, decoders = linear_start(
             X,
             Y,
@@ -911,6 +918,7 @@ class CorrNet(
             self.n_components,
             self._rng,
             ranks,
+            n_draws=_START_CV_DRAWS if redraw else 1,
         )
         self.module_.start_from(
             [w.to(self.device_) for w in encoders],

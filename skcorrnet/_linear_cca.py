@@ -18,6 +18,7 @@ __all__ = [
     "JointMoments",
     "LinearCCA",
     "choose_ridge",
+    "cv_scores",
     "fit_linear_cca",
     "fit_linear_cca_from_moments",
     "held_out_correlations",
@@ -321,12 +322,12 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     return np.array(scores)
 
 
-def choose_ridge(fold_moments, n_features_a, n_components, ridges=RIDGES):
-    """The ridge of the best held-out total correlation over K folds.
+def cv_scores(fold_moments, n_features_a, n_components, ridges=RIDGES):
+    """Each ridge's held-out total correlation, summed over K folds.
 
     ``fold_moments`` holds each fold's :class:`JointMoments`; each fold is
-    scored by a CCA fitted on the other folds' merged moments, so the choice
-    costs no extra pass over the rows. Ties go to the larger ridge.
+    scored by a CCA fitted on the other folds' merged moments, so the scores
+    cost no extra pass over the rows.
     """
     summaries = [m.summary() for m in fold_moments]
     scores = np.zeros(len(ridges))
@@ -336,5 +337,12 @@ def choose_ridge(fold_moments, n_features_a, n_components, ridges=RIDGES):
         scores += _ridge_path_scores(
             merged, held_out, n_features_a, n_components, ridges
         )
-    best = np.flatnonzero(scores >= scores.max() - 1e-12)[-1]
-    return ridges[best]
+    return scores
+
+
+def choose_ridge(draws, n_features_a, n_components, ridges=RIDGES):
+    """The ridge of the best held-out total correlation, summed over the
+    :func:`cv_scores` of one or more draws of K folds (``draws``: a list of
+    fold-moment lists). Ties go to the larger ridge."""
+    scores = sum(cv_scores(folds, n_features_a, n_components, ridges) for folds in draws)
+    return ridges[np.flatnonzero(scores >= scores.max() - 1e-12)[-1]]

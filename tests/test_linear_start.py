@@ -160,7 +160,7 @@ def test_choose_ridge_prefers_shrinkage_when_rows_are_few():
     Y = z @ rng.normal(size=(1, 30)) + 2 * rng.normal(size=(40, 30))
     folds = np.arange(40) % 5
     fold_moments = [moments_of(X[folds == f], Y[folds == f]) for f in range(5)]
-    assert choose_ridge(fold_moments, 30, 1) > RIDGES[0]
+    assert choose_ridge([fold_moments], 30, 1) > RIDGES[0]
 
 
 def test_summed_correlation_error_is_the_spread_of_the_sum():
