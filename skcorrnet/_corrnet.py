@@ -218,9 +218,10 @@ class CorrNet(
         ``"cca"``: the linear paths start at the closed-form ridge CCA of the
         standardised training rows (ridge chosen among 7 values by 5-fold
         cross-validation of the held-out total correlation, computed from
-        streamed moments), the decoders at its least-squares inverse, and
-        every nonlinear branch at zero: training starts from the linear
-        optimum and only adds to it. ``"random"``: Glorot-uniform weights,
+        streamed moments; where no training follows, as on few rows, summed
+        over 4 draws of the folds for views up to 512 columns), the decoders
+        at its least-squares inverse, and every nonlinear branch at zero:
+        training starts from the linear optimum and only adds to it. ``"random"``: Glorot-uniform weights,
         as in the paper. ``"auto"``: "cca" when neither view has more than
         2,048 columns (the covariances cost O(width^2) memory), else "random".
 
