@@ -29,7 +29,7 @@ Figures: held-out total canonical correlation (the metrics module's
 protocol), mean over the splits, its standard error, and each alternative's
 mean paired difference from CorrNet's choice with that difference's error.
 
-Run: python benchmarks/ridge_choice.py [--splits N]
+Run: python benchmarks/ridge_choice.py [--quick] [--splits N]
 Writes benchmarks/results/ridge_choice.{json,md}.
 """
 
@@ -146,7 +146,10 @@ def summary_rows(shape, splits):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=40)
+    parser.add_argument("--quick", action="store_true", help="3 splits a shape")
     args = parser.parse_args()
+    if args.quick:
+        args.splits = 3
     runs, table = {}, []
     for shape, (X, Y, k, test) in shapes().items():
         X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
@@ -160,7 +163,8 @@ def main():
         "",
         *markdown_table(table, ["shape", "choice", "total_corr", "se", "vs CorrNet's choice"]),
     ]
-    save("ridge_choice", {"machine": machine(), "splits": args.splits, "runs": runs}, lines)
+    payload = {"machine": machine(), "splits": args.splits, "runs": runs}
+    save("ridge_choice", payload, lines, quick=args.quick)
 
 
 if __name__ == "__main__":
