@@ -53,6 +53,7 @@ from skcorrnet._corrnet import _START_CV_DRAWS
 from skcorrnet._linear_cca import RIDGES, JointMoments, choose_ridge, fit_linear_cca
 from skcorrnet.metrics import total_correlation
 
+COMPARED = "vs CorrNet's choice"
 EXTENDED = tuple(RIDGES) + (3.0, 10.0, 100.0, 1e4)
 CHOICES = [
     "CorrNet's choice", "one draw of folds", "no ridge", "CV to 1e4", "best in hindsight",
@@ -129,6 +130,11 @@ def one_split(X_all, Y_all, k, test, seed):
     }
 
 
+def error(values):
+    """Standard error of the mean of ``values``."""
+    return values.std(ddof=1) / np.sqrt(len(values))
+
+
 def summary_rows(shape, splits):
     base = np.array([s["CorrNet's choice"] for s in splits])
     rows = []
@@ -137,8 +143,8 @@ def summary_rows(shape, splits):
         diff = got - base
         rows.append({
             "shape": shape, "choice": choice, "total_corr": got.mean(),
-            "se": got.std(ddof=1) / np.sqrt(len(got)),
-            "vs CorrNet's choice": f"{diff.mean():+.3f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.3f}",
+            "se": error(got),
+            COMPARED: f"{diff.mean():+.3f} ± {error(diff):.3f}",
         })  # fmt: skip
     return rows
 
@@ -161,7 +167,7 @@ def main():
         "(mean, its standard error, and the mean paired difference from "
         f"CorrNet's ridge choice ± its error). Machine: {machine()}",
         "",
-        *markdown_table(table, ["shape", "choice", "total_corr", "se", "vs CorrNet's choice"]),
+        *markdown_table(table, ["shape", "choice", "total_corr", "se", COMPARED]),
     ]
     payload = {"machine": machine(), "splits": args.splits, "runs": runs}
     save("ridge_choice", payload, lines, quick=args.quick)

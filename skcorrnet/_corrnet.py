@@ -221,9 +221,10 @@ class CorrNet(
         streamed moments; where no training follows, as on few rows, summed
         over 4 draws of the folds for views up to 512 columns), the decoders
         at its least-squares inverse, and every nonlinear branch at zero:
-        training starts from the linear optimum and only adds to it. ``"random"``: Glorot-uniform weights,
-        as in the paper. ``"auto"``: "cca" when neither view has more than
-        2,048 columns (the covariances cost O(width^2) memory), else "random".
+        training starts from the linear optimum and only adds to it.
+        ``"random"``: Glorot-uniform weights, as in the paper. ``"auto"``:
+        "cca" when neither view has more than 2,048 columns (the covariances
+        cost O(width^2) memory), else "random".
 
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights, as in MLPRegressor: each

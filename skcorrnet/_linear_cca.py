@@ -18,7 +18,6 @@ __all__ = [
     "JointMoments",
     "LinearCCA",
     "choose_ridge",
-    "cv_scores",
     "fit_linear_cca",
     "fit_linear_cca_from_moments",
     "held_out_correlations",
@@ -322,7 +321,7 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     return np.array(scores)
 
 
-def cv_scores(fold_moments, n_features_a, n_components, ridges=RIDGES):
+def _cv_scores(fold_moments, n_features_a, n_components, ridges=RIDGES):
     """Each ridge's held-out total correlation, summed over K folds.
 
     ``fold_moments`` holds each fold's :class:`JointMoments`; each fold is
@@ -342,7 +341,7 @@ def cv_scores(fold_moments, n_features_a, n_components, ridges=RIDGES):
 
 def choose_ridge(draws, n_features_a, n_components, ridges=RIDGES):
     """The ridge of the best held-out total correlation, summed over the
-    :func:`cv_scores` of one or more draws of K folds (``draws``: a list of
+    :func:`_cv_scores` of one or more draws of K folds (``draws``: a list of
     fold-moment lists). Ties go to the larger ridge."""
-    scores = sum(cv_scores(folds, n_features_a, n_components, ridges) for folds in draws)
+    scores = sum(_cv_scores(fold, n_features_a, n_components, ridges) for fold in draws)
     return ridges[np.flatnonzero(scores >= scores.max() - 1e-12)[-1]]

@@ -430,7 +430,9 @@ def test_early_stopping_scores_with_one_blas_thread(monkeypatch):
 
 
 @pytest.mark.parametrize("n_components, n_fit", [(2, 4096), (60, 4800)])
-def test_early_stopping_score_fits_on_enough_rows_per_unit(monkeypatch, n_components, n_fit):
+def test_early_stopping_score_fits_on_enough_rows_per_unit(
+    monkeypatch, n_components, n_fit
+):
     """The score's k x k CCA is fitted on a sample of the training rows: 80
     per latent unit, at least 4096, drawn once per fit, none held out."""
     rng = np.random.default_rng(0)
