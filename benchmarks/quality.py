@@ -17,7 +17,10 @@ Tasks (a 70/30 split per seed, stratified for digits):
 
 Competitors, each with ``n_components=k``: ``sklearn.cross_decomposition.CCA``;
 closed-form ridge CCA with the ridge chosen by 3-fold cross-validation on the
-training rows (a well-regularised linear CCA); cca-zoo 4.0.1's DCCA and DCCAE
+training rows (a well-regularised linear CCA), among the ridges CorrNet tries
+first (``RIDGES``, 1e-4 to 1 relative to the mean eigenvalue) and, as a
+second peer, among those and ``PLS_RIDGES`` (up to 1e4: nearly PLS, as
+cca-zoo's ``shrinkage`` reaches from 0, CCA, to 1, PLS); cca-zoo 4.0.1's DCCA and DCCAE
 (``_deep_peers.py``: CorrNet's widths, batch, learning rate and epoch budget;
 ``--no-deep`` leaves them out); ``CorrNet(n_components=k)`` with every other
 setting at its default.
@@ -57,6 +60,7 @@ from _common import (
 )
 from _deep_peers import DeepPeer
 from skcorrnet import CorrNet
+from skcorrnet._linear_cca import PLS_RIDGES, RIDGES
 from skcorrnet.metrics import total_correlation
 
 FIGURES = ["total_corr", "worst_seed", "fit_s"]
@@ -71,6 +75,9 @@ def competitors(k, seed, deep, hidden=None):
     models = {
         "sklearn CCA": CCA(n_components=k, max_iter=1000),
         "ridge CCA (CV)": RidgeCCA(k, random_state=seed),
+        "ridge CCA (CV, to PLS)": RidgeCCA(
+            k, ridges=RIDGES + PLS_RIDGES, random_state=seed
+        ),
     }
     if deep:
         models["cca-zoo DCCA"] = DeepPeer("DCCA", k, seed=seed, **peer_widths)

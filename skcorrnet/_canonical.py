@@ -111,14 +111,18 @@ def _fold_moments(X, Y, stats, rows, n_folds, rng, ranks):
     )  # fmt: skip
 
 
-def linear_start(X, Y, stats, rows, n_components, rng, ranks, n_draws=1):
+def linear_start(
+    X, Y, stats, rows, n_components, rng, ranks, n_draws=1, extended=()
+):
     """Weights of the closed-form ridge CCA of the standardised training rows.
 
     The ridge is chosen among :data:`._linear_cca.RIDGES` by ``N_FOLDS``-fold
     cross-validation of the held-out total correlation, computed from each
     fold's moments (one pass over the rows per draw of folds), its scores
-    summed over ``n_draws`` draws of the folds. Units beyond the
-    ``min(n_features)`` canonical pairs keep their random weights.
+    summed over ``n_draws`` draws of the folds; or among ``extended`` where
+    their gain is beyond its noise (:func:`._linear_cca.choose_ridge`).
+    Units beyond the ``min(n_features)`` canonical pairs keep their random
+    weights.
 
     Returns
     -------
@@ -137,7 +141,7 @@ def linear_start(X, Y, stats, rows, n_components, rng, ranks, n_draws=1):
     moments = draws[0]
     ridge = DEFAULT_REG
     if n_folds > 1 and all(m.n_rows > 1 for m in moments):
-        ridge = choose_ridge(draws, p, n_components)
+        ridge = choose_ridge(draws, p, n_components, extended=extended)
     total = JointMoments.from_summary(
         *functools.reduce(merge_moments, [m.summary() for m in moments if m.n_rows])
     )

@@ -46,7 +46,7 @@ from ._canonical import (
     linear_start,
 )
 from ._distributed import LOCAL, check_same_settings, join, local_device
-from ._linear_cca import fit_linear_cca_from_moments
+from ._linear_cca import PLS_RIDGES, fit_linear_cca_from_moments
 from ._module import ACTIVATIONS, CorrNetModule
 from ._objective import CORRELATIONS, RANKING_LOSSES, Objective
 from ._training import (
@@ -72,6 +72,9 @@ _MAX_LINEAR_START_FEATURES = 2048
 # ridge's CV scores are summed over this many draws of the folds, which
 # steadies the choice on few rows (benchmarks/ridge_choice.py), for views up
 # to _MAX_REDRAWN_FEATURES columns (each draw's cost grows as their cube).
+# Its CV may then also go on to ridges towards PLS (PLS_RIDGES), where they
+# gain beyond the CV's noise: a start that training follows keeps RIDGES, as
+# such a start's variates are too small a scale to train from.
 _START_CV_DRAWS, _MAX_REDRAWN_FEATURES = 4, 512
 # Training rows the early-stopping score fits its k x k CCA on: this many per
 # latent unit (the fitted CCA's error grows as k^2 / rows), and at least
@@ -216,12 +219,14 @@ class CorrNet(
 
     init : {"auto", "cca", "random"}, default="auto"
         ``"cca"``: the linear paths start at the closed-form ridge CCA of the
-        standardised training rows (ridge chosen among 7 values by 5-fold
-        cross-validation of the held-out total correlation, computed from
-        streamed moments; where no training follows, as on few rows, summed
-        over 4 draws of the folds for views up to 512 columns), the decoders
-        at its least-squares inverse, and every nonlinear branch at zero:
-        training starts from the linear optimum and only adds to it.
+        standardised training rows (ridge chosen among 7 values, 1e-4 to 1
+        of the mean eigenvalue, by 5-fold cross-validation of the held-out
+        total correlation, computed from streamed moments; where no training
+        follows, as on few rows, summed over 4 draws of the folds for views
+        up to 512 columns, and going on to 4 larger ridges towards PLS, up to
+        1e4, where their gain per fold exceeds its standard error), the
+        decoders at its least-squares inverse, and every nonlinear branch at
+        zero: training starts from the linear optimum and only adds to it.
         ``"random"``: Glorot-uniform weights, as in the paper. ``"auto"``:
         "cca" when neither view has more than 2,048 columns (the covariances
         cost O(width^2) memory), else "random".
@@ -910,7 +915,8 @@ class CorrNet(
 
     def _start_linear(self, X, Y, rows, ranks, final):
         """Set the network to the closed-form ridge CCA of the training rows;
-        ``final``: no training follows, so the ridge's CV is worth more draws."""
+        ``final``: no training follows, so the ridge's CV is worth more draws,
+        and may go on to ridges towards PLS."""
         redraw = final and max(X.shape[1], Y.shape[1]) <= _MAX_REDRAWN_FEATURES
         ridge, encoders, decoders = linear_start(
             X,
@@ -921,6 +927,7 @@ class CorrNet(
             self._rng,
             ranks,
             n_draws=_START_CV_DRAWS if redraw else 1,
+            extended=PLS_RIDGES if final else (),
         )
         self.module_.start_from(
             [w.to(self.device_) for w in encoders],

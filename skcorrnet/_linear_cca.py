@@ -14,6 +14,7 @@ from sklearn.utils.extmath import svd_flip
 from ._data import merge_moments, row_blocks
 
 __all__ = [
+    "PLS_RIDGES",
     "RIDGES",
     "JointMoments",
     "LinearCCA",
@@ -30,6 +31,10 @@ __all__ = [
 DEFAULT_REG = 1e-4
 # Ridges tried when CorrNet chooses its linear start's ridge by K-fold CV.
 RIDGES = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0)
+# Larger ridges, towards PLS (whose directions ignore the within-view
+# covariance), that the CV may go on to when no training follows the start;
+# see choose_ridge.
+PLS_RIDGES = (3.0, 10.0, 100.0, 1e4)
 # Absolute floor, so that an all-constant view still gives finite weights.
 _TINY = 1e-12
 # Eigenvalues below this fraction of the largest are numerically zero: the
@@ -321,27 +326,58 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     return np.array(scores)
 
 
-def _cv_scores(fold_moments, n_features_a, n_components, ridges=RIDGES):
-    """Each ridge's held-out total correlation, summed over K folds.
+def _fold_scores(fold_moments, n_features_a, n_components, ridges):
+    """Each ridge's held-out total correlation on each of K folds: shape
+    (K, len(ridges)).
 
     ``fold_moments`` holds each fold's :class:`JointMoments`; each fold is
     scored by a CCA fitted on the other folds' merged moments, so the scores
     cost no extra pass over the rows.
     """
     summaries = [m.summary() for m in fold_moments]
-    scores = np.zeros(len(ridges))
+    scores = []
     for i, held_out in enumerate(fold_moments):
         rest = [s for j, s in enumerate(summaries) if j != i]
         merged = JointMoments.from_summary(*functools.reduce(merge_moments, rest))
-        scores += _ridge_path_scores(
-            merged, held_out, n_features_a, n_components, ridges
+        scores.append(
+            _ridge_path_scores(merged, held_out, n_features_a, n_components, ridges)
         )
-    return scores
+    return np.array(scores)
 
 
-def choose_ridge(draws, n_features_a, n_components, ridges=RIDGES):
+def _best(scores):
+    """Index of the best summed score; ties go to the larger ridge."""
+    total = scores.sum(axis=0)
+    return int(np.flatnonzero(total >= total.max() - 1e-12)[-1])
+
+
+def _pick_ridge(scores, n_folds, ridges=RIDGES, extended=()):
+    """The ridge of :func:`choose_ridge` from its fold scores.
+
+    ``scores`` has one row per fold (of every draw) and one column per ridge
+    of ``ridges + extended``. The best of ``ridges`` is taken, unless the
+    best of all gains on it, per fold, more than the standard error of that
+    gain: a gain within its noise is not evidence for the extended ridges.
+    The draws share their rows, so the error counts ``n_folds`` folds, not
+    every row of ``scores``.
+    """
+    candidates = tuple(ridges) + tuple(extended)
+    base = _best(scores[:, : len(ridges)])
+    best = _best(scores)
+    if best == base:
+        return candidates[base]
+    gain = scores[:, best] - scores[:, base]
+    error = gain.std(ddof=1) / np.sqrt(n_folds) if len(gain) > 1 else np.inf
+    return candidates[best] if gain.mean() > error else candidates[base]
+
+
+def choose_ridge(draws, n_features_a, n_components, ridges=RIDGES, extended=()):
     """The ridge of the best held-out total correlation, summed over the
-    :func:`_cv_scores` of one or more draws of K folds (``draws``: a list of
-    fold-moment lists). Ties go to the larger ridge."""
-    scores = sum(_cv_scores(fold, n_features_a, n_components, ridges) for fold in draws)
-    return ridges[np.flatnonzero(scores >= scores.max() - 1e-12)[-1]]
+    K-fold CV scores of one or more draws of the folds (``draws``: a list of
+    fold-moment lists), among ``ridges``, or among ``extended`` where their
+    gain is beyond its noise (:func:`_pick_ridge`)."""
+    candidates = tuple(ridges) + tuple(extended)
+    scores = np.concatenate(
+        [_fold_scores(f, n_features_a, n_components, candidates) for f in draws]
+    )
+    return _pick_ridge(scores, len(draws[0]), ridges, extended)

@@ -24,6 +24,7 @@ import skcorrnet._canonical
 import skcorrnet._corrnet
 import skcorrnet._progress
 from skcorrnet import CorrNet
+from skcorrnet._linear_cca import PLS_RIDGES
 from skcorrnet._training import History, Schedule
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
@@ -207,15 +208,21 @@ def test_cca_docstring_example_fits_without_warnings():
 
 
 @pytest.mark.parametrize(
-    "n_features, params, n_draws",
-    [(5, {}, 4), (5, {"early_stopping": True}, 1), (513, {}, 1)],
+    "n_features, params, n_draws, extended",
+    [
+        (5, {}, 4, PLS_RIDGES),
+        (5, {"early_stopping": True}, 1, ()),
+        (513, {}, 1, PLS_RIDGES),
+    ],
 )
 def test_a_start_that_is_the_model_cross_validates_over_four_draws(
-    monkeypatch, n_features, params, n_draws
+    monkeypatch, n_features, params, n_draws, extended
 ):
     """With too few rows to validate training, the ridge CV sums its scores
-    over 4 draws of 5 folds, each a partition of the training rows; a start
-    that training follows, or views over 512 columns, take one draw."""
+    over 4 draws of 5 folds, each a partition of the training rows, and may
+    go on to the ridges towards PLS; a start that training follows, or views
+    over 512 columns, take one draw; a start that training follows keeps to
+    RIDGES."""
     rng = np.random.default_rng(0)
     z = rng.normal(size=(300, 1))
     X = z + rng.normal(size=(300, n_features))
@@ -224,18 +231,19 @@ def test_a_start_that_is_the_model_cross_validates_over_four_draws(
     choose = skcorrnet._canonical.choose_ridge
 
     def spy(draws, *args, **kwargs):
-        seen.append(draws)
+        seen.append((draws, kwargs["extended"]))
         return choose(draws, *args, **kwargs)
 
     monkeypatch.setattr(skcorrnet._canonical, "choose_ridge", spy)
     model = CorrNet(n_components=2, random_state=0, max_iter=1, **params).fit(X, Y)
-    (draws,) = seen
+    ((draws, got_extended),) = seen
+    assert got_extended == extended
     assert len(draws) == n_draws and all(len(folds) == 5 for folds in draws)
     n_train = 300 if "early_stopping" not in params else 270
     assert all(sum(m.n_rows for m in folds) == n_train for folds in draws)
     sums = {tuple(m.summary()[1][:2].round(12)) for folds in draws for m in folds}
     assert len(sums) == 5 * n_draws  # the draws split the rows differently
-    assert model.linear_start_ridge_ == choose(draws, n_features, 2)
+    assert model.linear_start_ridge_ == choose(draws, n_features, 2, extended=extended)
 
 
 def test_linear_start_is_the_closed_form_ridge_cca(views):

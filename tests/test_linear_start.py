@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from skcorrnet._canonical import summed_correlation_error
 from skcorrnet._linear_cca import (
+    PLS_RIDGES,
     RIDGES,
     JointMoments,
+    _pick_ridge,
     _ridge_path_scores,
     choose_ridge,
     fit_linear_cca,
@@ -161,6 +163,63 @@ def test_choose_ridge_prefers_shrinkage_when_rows_are_few():
     folds = np.arange(40) % 5
     fold_moments = [moments_of(X[folds == f], Y[folds == f]) for f in range(5)]
     assert choose_ridge([fold_moments], 30, 1) > RIDGES[0]
+
+
+def _fold_scores(base, gains, best_base=2):
+    """Fold scores over RIDGES + PLS_RIDGES: 0 for the base ridges but
+    ``best_base`` (``base``), each extended ridge ``gains`` more per fold
+    than ``base``, the last one most."""
+    scores = np.zeros((len(base), len(RIDGES) + len(PLS_RIDGES)))
+    scores[:, best_base] = base
+    for j in range(len(PLS_RIDGES)):
+        scores[:, len(RIDGES) + j] = base + np.asarray(gains) * (j + 1) / len(PLS_RIDGES)
+    return scores
+
+
+@pytest.mark.parametrize(
+    "gains, n_folds, expected",
+    [
+        ([0.1, 0.12, 0.08, 0.11, 0.09], 5, PLS_RIDGES[-1]),  # gains in every fold
+        ([0.5, -0.1, -0.1, -0.1, 0.0], 5, RIDGES[2]),  # a mean gain within noise
+        ([-0.1] * 5, 5, RIDGES[2]),  # the extended ridges lose
+        # 4 draws x 2 folds: the error counts 2 folds, not 8 rows of scores
+        ([0.3, -0.1, 0.3, -0.1, 0.3, -0.1, 0.3, -0.05], 2, RIDGES[2]),
+        ([0.3, -0.1, 0.3, -0.1, 0.3, -0.1, 0.3, -0.05], 8, PLS_RIDGES[-1]),
+    ],
+)
+def test_pick_ridge_extends_only_beyond_the_noise(gains, n_folds, expected):
+    """The ridges towards PLS replace the best of RIDGES only when their gain
+    per fold exceeds its standard error (over ``n_folds`` folds)."""
+    scores = _fold_scores(np.linspace(1.0, 2.0, len(gains)), gains)
+    assert _pick_ridge(scores, n_folds, RIDGES, PLS_RIDGES) == expected
+    assert _pick_ridge(scores[:, : len(RIDGES)], n_folds, RIDGES) == RIDGES[2]
+
+
+def test_pick_ridge_ties_go_to_the_larger_ridge():
+    scores = np.zeros((5, len(RIDGES)))
+    scores[:, [1, 4]] = 1.0
+    assert _pick_ridge(scores, 5, RIDGES) == RIDGES[4]
+
+
+def test_choose_ridge_goes_towards_pls_for_isotropic_wide_views():
+    """Standardised views wider than the rows, two factors in isotropic noise:
+    PLS's directions are the canonical ones, and in most draws of the data
+    the CV's gain towards them is clear. Without the extension the choice
+    stays in RIDGES."""
+    extended = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        z = rng.normal(size=(40, 2)) * np.sqrt([9.0, 2.3])  # correlations 0.9, 0.7
+        loadings = [np.linalg.qr(rng.normal(size=(p, 2)))[0].T for p in (120, 20)]
+        X, Y = (z @ L + rng.normal(size=(40, L.shape[1])) for L in loadings)
+        X, Y = ((A - A.mean(axis=0)) / A.std(axis=0) for A in (X, Y))
+        draws = []
+        for _ in range(4):
+            folds = rng.permutation(np.arange(40) % 5)
+            draws.append([moments_of(X[folds == f], Y[folds == f]) for f in range(5)])
+        extended.append(choose_ridge(draws, 120, 2, extended=PLS_RIDGES) in PLS_RIDGES)
+        assert choose_ridge(draws, 120, 2) in RIDGES
+    assert sum(extended) >= 3
 
 
 def test_summed_correlation_error_is_the_spread_of_the_sum():
