@@ -121,13 +121,19 @@ def _eig(cov):
     return np.linalg.eigh(cov)
 
 
+def _null(evals):
+    """Which eigenvalues are numerically zero: directions of a collinear or
+    constant set of columns, or beyond the rank of fewer rows than columns."""
+    return evals <= _NULL * max(evals.max(), 0.0)
+
+
 def _inv_sqrt_values(evals, reg, invertible):
     """``(evals + ridge)^-1/2``, the ridge relative to the mean eigenvalue;
     unless ``invertible``, 0 for the numerical null space (see :func:`_inv_sqrt`)."""
     ridge = reg * max(evals.sum() / evals.size, 0.0) + _TINY
     inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + ridge)
     if not invertible:
-        inv_sqrt[evals <= _NULL * max(evals.max(), 0.0)] = 0.0
+        inv_sqrt[_null(evals)] = 0.0
     return inv_sqrt
 
 
@@ -308,18 +314,25 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     :func:`_inv_sqrt`: the same singular values, and canonical weights
     U_a D_a u, U_b D_b v. So the weights and the held-out covariances are
     taken into the eigenbases once, and each ridge costs one symmetric
-    eigen-decomposition and products with k columns.
+    eigen-decomposition and products with k columns. Null-space directions
+    get no weight at any ridge (:func:`_inv_sqrt_values`), so they are
+    dropped: with fewer rows than columns, that eigen-decomposition is the
+    rank's size, not the view's.
     """
     d = n_features_a
     _, cov = fitted.mean_cov()
     k = min(n_components, d, cov.shape[0] - d)
     (evals_a, basis_a), (evals_b, basis_b) = _eig(cov[:d, :d]), _eig(cov[d:, d:])
+    range_a, range_b = ~_null(evals_a), ~_null(evals_b)
+    if not (range_a.any() and range_b.any()):  # a constant view: no pair varies
+        return np.zeros(len(ridges))
+    basis_a, basis_b = basis_a[:, range_a], basis_b[:, range_b]
     cross = basis_a.T @ cov[:d, d:] @ basis_b
     out_aa, out_ab, out_bb = _projected(held_out.mean_cov()[1], basis_a, basis_b, d)
     scores = []
     for ridge in ridges:
-        da = _inv_sqrt_values(evals_a, ridge, invertible=False)
-        db = _inv_sqrt_values(evals_b, ridge, invertible=False)
+        da = _inv_sqrt_values(evals_a, ridge, invertible=False)[range_a]
+        db = _inv_sqrt_values(evals_b, ridge, invertible=False)[range_b]
         u, v = _top_pairs(da[:, None] * cross * db, k)
         wa, wb = da[:, None] * u, db[:, None] * v
         scores.append(_pair_correlations(wa, wb, out_aa, out_ab, out_bb).sum())
