@@ -27,7 +27,9 @@ reproduce what it does (it also clips standardised inputs at 5).
 
 Shapes: linnerud (20 rows, 3 vs 3), scikit-learn's 2-factor data on 40 rows,
 digits halves / image-label / image-descriptor on 60-80 random rows and on
-25-40 (fewer rows than pixels), wide views (40 rows, 120 vs 21 features, 3
+25-40 (fewer rows than pixels), scikit-learn's breast cancer data (the 10
+mean features vs the 10 worst, on 60 random rows) and wine data (7 vs 6
+features, 178 rows), wide views (40 rows, 120 vs 21 features, 3
 factors; 60 rows, 200 vs 200, 4 factors) and a 10-factor linear set (200
 rows, 100 vs 100 features).
 
@@ -42,7 +44,7 @@ Writes benchmarks/results/ridge_choice.{json,md}.
 import argparse
 
 import numpy as np
-from sklearn.datasets import load_linnerud
+from sklearn.datasets import load_breast_cancer, load_linnerud, load_wine
 from sklearn.model_selection import train_test_split
 
 from _common import (
@@ -92,6 +94,10 @@ def shapes():
         out[f"digits {name}, {rows} rows"] = (
             X[picked[name, rows]], Y[picked[name, rows]], k, 0.3,
         )  # fmt: skip
+    cancer = load_breast_cancer().data[rng.choice(569, 60, replace=False)]
+    out["breast cancer, 60 rows, 10 vs 10"] = (cancer[:, :10], cancer[:, 20:], 3, 0.3)
+    wine = load_wine().data
+    out["wine, 178 rows, 7 vs 6"] = (wine[:, :7], wine[:, 7:], 3, 0.3)
     out["wide, 40 rows, 120 vs 21"] = (
         *latent_factor_views(40, (0.9, 0.7, 0.5), 120, n_features_y=21), 3, 0.3,
     )  # fmt: skip
