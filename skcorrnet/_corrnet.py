@@ -507,7 +507,8 @@ class CorrNet(
 
     linear_start_ridge_ : float or None
         The ridge of the closed-form CCA the network started from (relative
-        to each view's mean variance); None with a random start.
+        to each view's mean variance): one of 1e-4 to 1, or, where the start
+        is the model, up to 1e4 (towards PLS); None with a random start.
 
     canonical_correlations_ : ndarray of shape (n_components,) or None
         With ``canonical=True``, the correlation of each pair of training
