@@ -29,6 +29,8 @@ from ._linear_cca import (
     choose_ridge,
     fit_linear_cca_from_moments,
     held_out_correlations,
+    in_columns,
+    row_space,
 )
 from ._objective import dense
 from .metrics import _true_item_ranks
@@ -98,6 +100,34 @@ def _least_squares_decoder(cov, weights):
     return (cov @ weights) @ np.linalg.pinv(gram, hermitian=True)
 
 
+def _in_row_spaces(X, Y, stats, rows):
+    """The standardised ``rows`` of X and Y, in memory; a view wider than
+    the rows in coordinates of an orthonormal basis Q of their span
+    (:func:`._linear_cca.row_space`: every fold's CCA is the same there).
+
+    Returns
+    -------
+    views : (A, B), ndarrays of shape (len(rows), r_x or p), (len(rows), r_y or q)
+    bases : (Q_x, Q_y), each of shape (p, r) or None for a view kept as is
+    """
+    every_row = len(rows) == X.shape[0]
+    both = map_batches(_views, [X, Y], stats, rows=None if every_row else rows)
+    spans = [
+        row_space(A) if A.shape[1] > A.shape[0] else (A, None)
+        for A in np.split(both, [X.shape[1]], axis=1)
+    ]
+    return [span for span, _ in spans], [basis for _, basis in spans]
+
+
+def _identity_stats(views, like):
+    """Standardisation tensors that leave ``views`` as they are, on the
+    device and in the dtype of ``like`` (a scale tensor)."""
+    return [
+        (None, torch.ones(A.shape[1], dtype=like.dtype, device=like.device), None)
+        for A in views
+    ]
+
+
 def _fold_moments(X, Y, stats, rows, n_folds, rng, ranks):
     """Each of ``n_folds`` folds' JointMoments of the standardised ``[x, y]``
     of ``rows`` (near-equal folds, drawn at random; one pass over the rows)."""
@@ -122,7 +152,9 @@ def linear_start(
     summed over ``n_draws`` draws of the folds; or among ``extended`` where
     their gain is beyond its noise (:func:`._linear_cca.choose_ridge`).
     Units beyond the ``min(n_features)`` canonical pairs keep their random
-    weights.
+    weights. In one process, a view wider than the training rows is taken
+    in coordinates of their span (:func:`_in_row_spaces`): the same CCA, at
+    the cost of the rows' rank rather than the view's width.
 
     Returns
     -------
@@ -131,6 +163,10 @@ def linear_start(
     decoders : (D_x, D_y), float32 tensors of shape (p, k0), (q, k0)
         k0 = min(n_components, p, q) units are set.
     """
+    widths, bases = (X.shape[1], Y.shape[1]), (None, None)
+    if ranks.world_size == 1 and max(widths) > len(rows):
+        (X, Y), bases = _in_row_spaces(X, Y, stats, rows)
+        stats, rows = _identity_stats((X, Y), stats[0][1]), np.arange(len(X))
     p = X.shape[1]
     n_rows = int(ranks.sum([len(rows)])[0])
     n_folds = min(N_FOLDS, n_rows // _MIN_FOLD_ROWS)
@@ -141,24 +177,26 @@ def linear_start(
     moments = draws[0]
     ridge = DEFAULT_REG
     if n_folds > 1 and all(m.n_rows > 1 for m in moments):
-        ridge = choose_ridge(draws, p, n_components, extended=extended)
+        ridge = choose_ridge(draws, p, n_components, extended=extended, widths=widths)
     total = JointMoments.from_summary(
         *functools.reduce(merge_moments, [m.summary() for m in moments if m.n_rows])
     )
-    cca = fit_linear_cca_from_moments(total, p, n_components, ridge)
+    cca = fit_linear_cca_from_moments(total, p, n_components, ridge, widths=widths)
     _, cov = total.mean_cov()
-    decoders = (
-        _least_squares_decoder(cov[:p, :p], cca.weights_a),
-        _least_squares_decoder(cov[p:, p:], cca.weights_b),
-    )
+    weights = (cca.weights_a, cca.weights_b)
+    decoders = [
+        _least_squares_decoder(c, w) for c, w in zip((cov[:p, :p], cov[p:, p:]), weights)
+    ]
+    k0 = min(n_components, *widths)
 
-    def tensor(a):
+    def tensor(a, basis):  # from the rows' span to the columns
+        a = in_columns(a, basis, k0)
         return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
 
     return (
         ridge,
-        (tensor(cca.weights_a.T), tensor(cca.weights_b.T)),
-        tuple(tensor(d) for d in decoders),
+        tuple(tensor(w, b).T for w, b in zip(weights, bases)),
+        tuple(tensor(d, b) for d, b in zip(decoders, bases)),
     )
 
 

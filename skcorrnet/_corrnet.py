@@ -66,8 +66,13 @@ __all__ = ["CorrNet"]
 # the model (too few rows to tell a better network from noise).
 _MIN_VALIDATION_ROWS = 100
 # init="auto" starts from the closed-form CCA when neither view is wider than
-# this (its covariances take O(width^2) memory and O(width^3) time).
+# this (its covariances take O(width^2) memory and O(width^3) time), or, in one
+# process, when there are no more rows than this and their standardised
+# values number at most _MAX_ROW_SPACE_VALUES: the CCA of a view wider than
+# the rows is then computed in the span of the rows
+# (_canonical._in_row_spaces), whatever its width.
 _MAX_LINEAR_START_FEATURES = 2048
+_MAX_ROW_SPACE_VALUES = 2**25
 # Where the linear start is the model (too few rows to validate training), its
 # ridge's CV scores are summed over this many draws of the folds, which
 # steadies the choice on few rows (benchmarks/ridge_choice.py), for views up
@@ -229,7 +234,10 @@ class CorrNet(
         zero: training starts from the linear optimum and only adds to it.
         ``"random"``: Glorot-uniform weights, as in the paper. ``"auto"``:
         "cca" when neither view has more than 2,048 columns (the covariances
-        cost O(width^2) memory), else "random".
+        cost O(width^2) memory) or, outside a distributed fit, when there
+        are at most 2,048 rows holding at most 2**25 values (a view wider
+        than the rows is then solved in the span of its rows, at the cost
+        of their number, not its width), else "random".
 
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights, as in MLPRegressor: each
@@ -910,9 +918,17 @@ class CorrNet(
         return None if self._starts_linear(X, Y) else False
 
     def _starts_linear(self, X, Y):
-        if self.init == "auto":
-            return max(X.shape[1], Y.shape[1]) <= _MAX_LINEAR_START_FEATURES
-        return self.init == "cca"
+        if self.init != "auto":
+            return self.init == "cca"
+        widths = (X.shape[1], Y.shape[1])
+        if max(widths) <= _MAX_LINEAR_START_FEATURES:
+            return True
+        n_rows = X.shape[0]
+        return (
+            not self.distributed
+            and n_rows <= _MAX_LINEAR_START_FEATURES
+            and n_rows * sum(widths) <= _MAX_ROW_SPACE_VALUES
+        )
 
     def _start_linear(self, X, Y, rows, ranks, final):
         """Set the network to the closed-form ridge CCA of the training rows;

@@ -23,6 +23,8 @@ __all__ = [
     "fit_linear_cca_from_moments",
     "held_out_correlations",
     "held_out_total_correlation",
+    "in_columns",
+    "row_space",
 ]
 
 # Relative ridge added to each covariance: a fraction of its mean eigenvalue, so
@@ -40,6 +42,9 @@ _TINY = 1e-12
 # Eigenvalues below this fraction of the largest are numerically zero: the
 # directions of a collinear (or constant) set of columns.
 _NULL = 1e-10
+# fit_linear_cca solves a view wider than the rows in the span of its rows
+# when the two views hold at most this many values (a float64 copy is made).
+_MAX_ROW_SPACE_VALUES = 2**25
 # Weights below this fraction of the largest column's are roundoff (see
 # _roundoff_columns): far below sqrt(_NULL), far above machine epsilon.
 _ROUNDOFF = 1e-8
@@ -127,17 +132,23 @@ def _null(evals):
     return evals <= _NULL * max(evals.max(), 0.0)
 
 
-def _inv_sqrt_values(evals, reg, invertible):
+def _inv_sqrt_values(evals, reg, invertible, width=None):
     """``(evals + ridge)^-1/2``, the ridge relative to the mean eigenvalue;
-    unless ``invertible``, 0 for the numerical null space (see :func:`_inv_sqrt`)."""
-    ridge = reg * max(evals.sum() / evals.size, 0.0) + _TINY
+    unless ``invertible``, 0 for the numerical null space (see :func:`_inv_sqrt`).
+
+    ``width`` (default: as many as ``evals``) is the number of columns the
+    mean is over: a view given in coordinates of its rows' span has its
+    other eigenvalues, all zero, left out of ``evals``.
+    """
+    width = evals.size if width is None else width
+    ridge = reg * max(evals.sum() / width, 0.0) + _TINY
     inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + ridge)
     if not invertible:
         inv_sqrt[_null(evals)] = 0.0
     return inv_sqrt
 
 
-def _inv_sqrt(eig, reg, invertible):
+def _inv_sqrt(eig, reg, invertible, width=None):
     """Symmetric inverse square root of ``cov + ridge * I``, from ``_eig(cov)``.
 
     Unless ``invertible``, directions in the numerical null space of ``cov``
@@ -145,7 +156,7 @@ def _inv_sqrt(eig, reg, invertible):
     roundoff into spurious components.
     """
     evals, evecs = eig
-    return (evecs * _inv_sqrt_values(evals, reg, invertible)) @ evecs.T
+    return (evecs * _inv_sqrt_values(evals, reg, invertible, width)) @ evecs.T
 
 
 def _roundoff_columns(weights):
@@ -162,11 +173,40 @@ def _roundoff_columns(weights):
     return norms <= _ROUNDOFF * norms.max(initial=0.0)
 
 
+def row_space(A):
+    """``A`` (rows by columns) in coordinates of an orthonormal basis Q of
+    the span of its rows: ``(A @ Q, Q)``, Q of shape (n_columns, rank).
+
+    A CCA that gives null-space directions no weight (``invertible=False``)
+    and whose ridge is relative to the view's own mean eigenvalue
+    (``widths``) is the same in these coordinates: every mean, covariance
+    and weight vector of these rows lies in that span, and weights W there
+    are Q W in the columns. For a view wider than its rows, each
+    eigen-decomposition then costs the rank, not the width.
+    """
+    u, s, vt = np.linalg.svd(A, full_matrices=False)
+    rank = s > s.max(initial=0.0) * max(A.shape) * np.finfo(float).eps
+    return u[:, rank] * s[rank], vt[rank].T
+
+
+def in_columns(weights, basis, n_pairs):
+    """Weights given in :func:`row_space` coordinates (``basis``: Q, or None
+    for a view kept in its columns) as weights of the view's columns, with
+    zero columns up to ``n_pairs`` (pairs beyond the rank, which a fit in
+    the columns gives zero weights)."""
+    if basis is not None:
+        weights = basis @ weights
+    return np.pad(weights, ((0, 0), (0, max(n_pairs - weights.shape[1], 0))))
+
+
 def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     """Fit a linear CCA between the columns of A and B in closed form.
 
     The covariances are accumulated over blocks of rows in float64, so the
-    memory used is O(block + (p + q)^2), never a float64 copy of A or B.
+    memory used is O(block + (p + q)^2), never a float64 copy of A or B;
+    except that a view wider than the rows, when the views hold at most
+    2**25 values and ``invertible=False``, is solved in the span of its rows
+    (:func:`row_space`), at the cost of the rows' number, not its width.
 
     Parameters
     ----------
@@ -184,27 +224,44 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     -------
     cca : LinearCCA
     """
+    n, widths = A.shape[0], (A.shape[1], B.shape[1])
+    if invertible or max(widths) <= n or n * sum(widths) > _MAX_ROW_SPACE_VALUES:
+        moments = JointMoments()
+        for rows in row_blocks(n):
+            moments.update(np.hstack([np.asarray(A[rows]), np.asarray(B[rows])]))
+        return fit_linear_cca_from_moments(
+            moments, widths[0], n_components, reg, invertible
+        )
+    views = [np.asarray(V, dtype=np.float64) for V in (A, B)]
+    means = [V.mean(axis=0) for V in views]
+    spans = [row_space(V) if V.shape[1] > n else (V, None) for V in views]
     moments = JointMoments()
-    for rows in row_blocks(A.shape[0]):
-        moments.update(np.hstack([np.asarray(A[rows]), np.asarray(B[rows])]))
-    return fit_linear_cca_from_moments(
-        moments, A.shape[1], n_components, reg, invertible
-    )
+    moments.update(np.hstack([span for span, _ in spans]))
+    d = spans[0][0].shape[1]
+    cca = fit_linear_cca_from_moments(moments, d, n_components, reg, widths=widths)
+    k = min(widths) if n_components is None else min(n_components, *widths)
+    weights = [in_columns(w, basis, k) for w, (_, basis) in
+               zip((cca.weights_a, cca.weights_b), spans)]  # fmt: skip
+    correlations = np.pad(cca.correlations, (0, k - cca.correlations.size))
+    return LinearCCA(*means, *weights, correlations)
 
 
 def fit_linear_cca_from_moments(
-    moments, n_features_a, n_components=None, reg=DEFAULT_REG, invertible=False
-):
+    moments, n_features_a, n_components=None, reg=DEFAULT_REG, invertible=False,
+    widths=(None, None),
+):  # fmt: skip
     """:func:`fit_linear_cca` from the :class:`JointMoments` of ``[A, B]``.
 
-    ``n_features_a`` splits the joint columns into A's and B's.
+    ``n_features_a`` splits the joint columns into A's and B's; ``widths``
+    are the views' own widths where they are given in fewer coordinates
+    (see :func:`_inv_sqrt_values`).
     """
     mean, cov = moments.mean_cov()
     d = n_features_a
     k_max = min(d, mean.size - d)
     k = k_max if n_components is None else min(n_components, k_max)
-    wa = _inv_sqrt(_eig(cov[:d, :d]), reg, invertible)
-    wb = _inv_sqrt(_eig(cov[d:, d:]), reg, invertible)
+    wa = _inv_sqrt(_eig(cov[:d, :d]), reg, invertible, widths[0])
+    wb = _inv_sqrt(_eig(cov[d:, d:]), reg, invertible, widths[1])
     # SVD of the whitened cross-covariance: singular values are the
     # canonical correlations, singular vectors the whitened directions.
     u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
@@ -305,7 +362,9 @@ def _top_pairs(whitened, k):
     return (v, u) if wide else (u, v)
 
 
-def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
+def _ridge_path_scores(
+    fitted, held_out, n_features_a, n_components, ridges, widths=(None, None)
+):
     """:func:`held_out_total_correlation` of the CCA of ``fitted`` (moments)
     at each of ``ridges``, scored on ``held_out``, without fitting them.
 
@@ -331,15 +390,15 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     out_aa, out_ab, out_bb = _projected(held_out.mean_cov()[1], basis_a, basis_b, d)
     scores = []
     for ridge in ridges:
-        da = _inv_sqrt_values(evals_a, ridge, invertible=False)[range_a]
-        db = _inv_sqrt_values(evals_b, ridge, invertible=False)[range_b]
+        da = _inv_sqrt_values(evals_a, ridge, False, widths[0])[range_a]
+        db = _inv_sqrt_values(evals_b, ridge, False, widths[1])[range_b]
         u, v = _top_pairs(da[:, None] * cross * db, k)
         wa, wb = da[:, None] * u, db[:, None] * v
         scores.append(_pair_correlations(wa, wb, out_aa, out_ab, out_bb).sum())
     return np.array(scores)
 
 
-def _fold_scores(fold_moments, n_features_a, n_components, ridges):
+def _fold_scores(fold_moments, n_features_a, n_components, ridges, widths):
     """Each ridge's held-out total correlation on each of K folds: shape
     (K, len(ridges)).
 
@@ -353,7 +412,9 @@ def _fold_scores(fold_moments, n_features_a, n_components, ridges):
         rest = [s for j, s in enumerate(summaries) if j != i]
         merged = JointMoments.from_summary(*functools.reduce(merge_moments, rest))
         scores.append(
-            _ridge_path_scores(merged, held_out, n_features_a, n_components, ridges)
+            _ridge_path_scores(
+                merged, held_out, n_features_a, n_components, ridges, widths
+            )
         )
     return np.array(scores)
 
@@ -384,13 +445,16 @@ def _pick_ridge(scores, n_folds, ridges=RIDGES, extended=()):
     return candidates[best] if gain.mean() > error else candidates[base]
 
 
-def choose_ridge(draws, n_features_a, n_components, ridges=RIDGES, extended=()):
+def choose_ridge(
+    draws, n_features_a, n_components, ridges=RIDGES, extended=(), widths=(None, None)
+):
     """The ridge of the best held-out total correlation, summed over the
     K-fold CV scores of one or more draws of the folds (``draws``: a list of
     fold-moment lists), among ``ridges``, or among ``extended`` where their
-    gain is beyond its noise (:func:`_pick_ridge`)."""
+    gain is beyond its noise (:func:`_pick_ridge`). ``widths``: see
+    :func:`fit_linear_cca_from_moments`."""
     candidates = tuple(ridges) + tuple(extended)
-    scores = np.concatenate(
-        [_fold_scores(f, n_features_a, n_components, candidates) for f in draws]
-    )
+    scores = np.concatenate([
+        _fold_scores(f, n_features_a, n_components, candidates, widths) for f in draws
+    ])  # fmt: skip
     return _pick_ridge(scores, len(draws[0]), ridges, extended)

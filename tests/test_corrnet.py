@@ -231,19 +231,19 @@ def test_a_start_that_is_the_model_cross_validates_over_four_draws(
     choose = skcorrnet._canonical.choose_ridge
 
     def spy(draws, *args, **kwargs):
-        seen.append((draws, kwargs["extended"]))
+        seen.append((draws, args, kwargs))
         return choose(draws, *args, **kwargs)
 
     monkeypatch.setattr(skcorrnet._canonical, "choose_ridge", spy)
     model = CorrNet(n_components=2, random_state=0, max_iter=1, **params).fit(X, Y)
-    ((draws, got_extended),) = seen
-    assert got_extended == extended
+    ((draws, args, kwargs),) = seen
+    assert kwargs["extended"] == extended and kwargs["widths"] == (n_features, 4)
     assert len(draws) == n_draws and all(len(folds) == 5 for folds in draws)
     n_train = 300 if "early_stopping" not in params else 270
     assert all(sum(m.n_rows for m in folds) == n_train for folds in draws)
     sums = {tuple(m.summary()[1][:2].round(12)) for folds in draws for m in folds}
     assert len(sums) == 5 * n_draws  # the draws split the rows differently
-    assert model.linear_start_ridge_ == choose(draws, n_features, 2, extended=extended)
+    assert model.linear_start_ridge_ == choose(draws, *args, **kwargs)
 
 
 def test_linear_start_is_the_closed_form_ridge_cca(views):

@@ -1,5 +1,7 @@
 """The closed-form pieces behind CorrNet's linear start and its held-out score."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,11 @@ from conftest import two_views
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skcorrnet._canonical import summed_correlation_error
+import skcorrnet._canonical
+import skcorrnet._linear_cca
+from skcorrnet import CorrNet
+from skcorrnet._canonical import linear_start, summed_correlation_error
+from skcorrnet._distributed import LOCAL
 from skcorrnet._linear_cca import (
     PLS_RIDGES,
     RIDGES,
@@ -236,3 +242,81 @@ def test_summed_correlation_error_is_the_spread_of_the_sum():
     assert summed_correlation_error(rho, 4 * n) == pytest.approx(
         summed_correlation_error(rho, n) / 2, rel=0.01
     )
+
+
+def _start(X, Y, monkeypatch=None, k=3):
+    """linear_start on every row of standardised X, Y; with ``monkeypatch``,
+    views wider than the rows are kept in their own columns."""
+    if monkeypatch is not None:
+        def as_they_are(X, Y, stats, rows):
+            return [np.asarray(X, float), np.asarray(Y, float)], [None, None]
+
+        monkeypatch.setattr(skcorrnet._canonical, "_in_row_spaces", as_they_are)
+
+    def stats(A):
+        return (torch.zeros(A.shape[1], dtype=torch.float64),
+                torch.ones(A.shape[1], dtype=torch.float64), None)  # fmt: skip
+
+    return linear_start(
+        X, Y, (stats(X), stats(Y)), np.arange(len(X)), k,
+        np.random.RandomState(0), LOCAL, n_draws=2, extended=PLS_RIDGES,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "n, p, q, k", [(40, 90, 4, 3), (40, 4, 90, 3), (40, 70, 80, 3), (12, 40, 30, 15)]
+)
+def test_linear_start_in_the_rows_span_is_the_start_in_the_columns(monkeypatch, n, p, q, k):
+    """A view wider than the rows is solved in coordinates of the rows' span:
+    the same ridge choice, encoders and decoders (up to each unit's sign) as
+    in the view's own columns, pairs beyond the rank at zero in both."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(n, 3))
+    X = z @ rng.normal(size=(3, p)) + rng.normal(size=(n, p))
+    Y = z @ rng.normal(size=(3, q)) + rng.normal(size=(n, q))
+    X, Y = ((A - A.mean(axis=0)) / A.std(axis=0) for A in (X, Y))
+    ridge, encoders, decoders = _start(X, Y, k=k)
+    ridge_cols, encoders_cols, decoders_cols = _start(X, Y, monkeypatch, k=k)
+    assert ridge == ridge_cols
+    for got, want, dec, dec_want in zip(encoders, encoders_cols, decoders, decoders_cols):
+        assert got.shape == want.shape and dec.shape == dec_want.shape
+        sign = torch.sign((got * want).sum(dim=1))
+        sign[sign == 0] = 1.0  # pairs beyond the rank: zero weights in both
+        torch.testing.assert_close(got * sign[:, None], want, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(dec * sign, dec_want, rtol=1e-4, atol=1e-5)
+
+
+def test_auto_starts_linear_on_views_wider_than_2048_columns_and_few_rows():
+    """More than 2,048 columns but 30 rows: init="auto" solves the CCA in the
+    rows' span, and that start is the model (no epoch, no warning); its
+    x components are the standardised rows times the start's weights."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(30, 1))
+    X = z @ rng.normal(size=(1, 2100)) + rng.normal(size=(30, 2100))
+    Y = z @ rng.normal(size=(1, 3)) + 0.3 * rng.normal(size=(30, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = CorrNet(n_components=1, random_state=0, canonical=False).fit(X, Y)
+    assert model.n_iter_ == 0 and model.linear_start_ridge_ is not None
+    weight = model.module_.encoder_x.linear.weight.detach().double().numpy()
+    expected = ((X - model.x_mean_) / model.x_std_) @ weight.T
+    np.testing.assert_allclose(model.transform(X), expected, rtol=1e-4, atol=1e-6)
+    x, y = model.transform(X, Y)
+    assert np.corrcoef(x[:, 0], y[:, 0])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("n, p, q, k", [(30, 80, 5, 3), (10, 30, 25, 15)])
+def test_fit_linear_cca_of_wide_views_is_solved_in_the_rows_span(monkeypatch, n, p, q, k):
+    """fit_linear_cca on views wider than the rows gives the same variates
+    (up to sign) and correlations as in the views' columns."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(n, 2))
+    A = z @ rng.normal(size=(2, p)) + rng.normal(size=(n, p))
+    B = z @ rng.normal(size=(2, q)) + rng.normal(size=(n, q))
+    span = fit_linear_cca(A, B, k, reg=0.1)
+    monkeypatch.setattr(skcorrnet._linear_cca, "_MAX_ROW_SPACE_VALUES", 0)
+    columns = fit_linear_cca(A, B, k, reg=0.1)
+    np.testing.assert_allclose(span.correlations, columns.correlations, atol=1e-8)
+    for got, want in zip(span.transform(A, B), columns.transform(A, B)):
+        sign = np.where((got * want).sum(axis=0) < 0, -1.0, 1.0)
+        np.testing.assert_allclose(got * sign, want, atol=1e-6)
