@@ -13,7 +13,10 @@ Tasks (a 70/30 split per seed, stratified for digits):
   (squares of 32 fixed random projections of the standardised pixels), k=10;
 * ``wide``: fewer rows than features, the shape of a biology study: 40 rows,
   120 vs 21 features sharing 3 latent factors (population canonical
-  correlations 0.9, 0.7, 0.5, sum 2.1; ``_common.latent_factor_views``), k=3.
+  correlations 0.9, 0.7, 0.5, sum 2.1; ``_common.latent_factor_views``), k=3;
+* ``very wide``: the same factors on 40 rows of 3,000 vs 50 features (views
+  wider than ``init="auto"``'s 2,048-column limit for a start in the
+  columns: it is solved in the span of the rows), k=3.
 
 Competitors, each with ``n_components=k``: ``sklearn.cross_decomposition.CCA``;
 closed-form ridge CCA with the ridge chosen by 3-fold cross-validation on the
@@ -111,6 +114,8 @@ def tasks(quick):
         out["linnerud"] = (linnerud.data, linnerud.target, None, [1, 2, 3], 0.3)
         wide = latent_factor_views(40, WIDE_FACTORS, 120, n_features_y=21)
         out["wide"] = (*wide, None, [3], 0.3)
+        very_wide = latent_factor_views(40, WIDE_FACTORS, 3000, n_features_y=50)
+        out["very wide"] = (*very_wide, None, [3], 0.3)
     return out
 
 
