@@ -186,6 +186,7 @@ def row_space(A):
     """
     u, s, vt = np.linalg.svd(A, full_matrices=False)
     rank = s > s.max(initial=0.0) * max(A.shape) * np.finfo(float).eps
+    rank[0] = True  # one coordinate, all zero for a zero view, as its columns are
     return u[:, rank] * s[rank], vt[rank].T
 
 

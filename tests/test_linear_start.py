@@ -320,3 +320,18 @@ def test_fit_linear_cca_of_wide_views_is_solved_in_the_rows_span(monkeypatch, n,
     for got, want in zip(span.transform(A, B), columns.transform(A, B)):
         sign = np.where((got * want).sum(axis=0) < 0, -1.0, 1.0)
         np.testing.assert_allclose(got * sign, want, atol=1e-6)
+
+
+def test_a_constant_view_wider_than_the_rows_gives_zero_components():
+    """A view whose standardised rows are all zero has a span of rank 0: its
+    components are zero, with zero correlations, in fit_linear_cca and in
+    the linear start, as when it is solved in its columns."""
+    rng = np.random.default_rng(0)
+    X, Y = np.ones((20, 30)), rng.normal(size=(20, 3))
+    cca = fit_linear_cca(X - X.mean(axis=0), Y, 2)
+    assert not cca.weights_a.any() and not cca.correlations.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = CorrNet(n_components=2, random_state=0).fit(X, Y)
+    x, y = model.transform(X, Y)
+    assert not x.any() and np.isfinite(y).all()
