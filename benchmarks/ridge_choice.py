@@ -22,16 +22,19 @@ for 2factor), so that differences of a few hundredths are resolved, against:
 * ``best in hindsight``: the best ridge of that grid for each split, chosen
   on its test rows (an upper bound no method reaches);
 
-and the estimator itself, ``CorrNet()``, as a check that the numpy rows
-reproduce what it does (it also clips standardised inputs at 5).
+the estimator itself, ``CorrNet()``, as a check that the numpy rows
+reproduce what it does (it also clips standardised inputs at 5); and
+``sklearn CCA`` (NIPALS), the peer that leads ``quality.py``'s very-wide
+task. A view wider than its rows is cross-validated in the span of its rows,
+as CorrNet does (``skcorrnet._linear_cca.row_space``): the same scores.
 
 Shapes: linnerud (20 rows, 3 vs 3), scikit-learn's 2-factor data on 40 rows,
 digits halves / image-label / image-descriptor on 60-80 random rows and on
 25-40 (fewer rows than pixels), scikit-learn's breast cancer data (the 10
 mean features vs the 10 worst, on 60 random rows) and wine data (7 vs 6
 features, 178 rows), wide views (40 rows, 120 vs 21 features, 3
-factors; 60 rows, 200 vs 200, 4 factors) and a 10-factor linear set (200
-rows, 100 vs 100 features).
+factors; 60 rows, 200 vs 200, 4 factors; 40 rows, 3,000 vs 50, 3 factors)
+and a 10-factor linear set (200 rows, 100 vs 100 features).
 
 Figures: held-out total canonical correlation (the metrics module's
 protocol), mean over the splits, its standard error, and each alternative's
@@ -42,9 +45,11 @@ Writes benchmarks/results/ridge_choice.{json,md}.
 """
 
 import argparse
+import warnings
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_linnerud, load_wine
+from sklearn.cross_decomposition import CCA
 from sklearn.model_selection import train_test_split
 
 from _common import (
@@ -64,6 +69,7 @@ from skcorrnet._linear_cca import (
     JointMoments,
     choose_ridge,
     fit_linear_cca,
+    row_space,
 )
 from skcorrnet.metrics import total_correlation
 
@@ -71,7 +77,7 @@ COMPARED = "vs CorrNet's choice"
 EXTENDED = tuple(RIDGES) + tuple(PLS_RIDGES)
 CHOICES = [
     "CorrNet's choice", "without the PLS end", "one draw of folds", "no ridge",
-    "CV to 1e4, ungated", "best in hindsight", "CorrNet()",
+    "CV to 1e4, ungated", "best in hindsight", "CorrNet()", "sklearn CCA",
 ]  # fmt: skip
 
 
@@ -104,6 +110,9 @@ def shapes():
     out["wide, 60 rows, 200 vs 200"] = (
         *latent_factor_views(60, (0.9, 0.8, 0.7, 0.5), 200), 4, 0.3,
     )  # fmt: skip
+    out["very wide, 40 rows, 3000 vs 50"] = (
+        *latent_factor_views(40, (0.9, 0.7, 0.5), 3000, n_features_y=50), 3, 0.3,
+    )  # fmt: skip
     out["linear, 200 rows, 100 vs 100"] = (
         *latent_factor_views(200, np.linspace(0.9, 0.3, 10), 100), 10, 0.3,
     )  # fmt: skip
@@ -123,13 +132,15 @@ def cv_ridge(X, Y, k, ridges, seed, n_draws=_START_CV_DRAWS, extended=PLS_RIDGES
     n_folds = min(N_FOLDS, len(X) // _MIN_FOLD_ROWS)
     if n_folds < 2:
         return RIDGES[0]
+    widths = (X.shape[1], Y.shape[1])  # a view wider than the rows: in their span
+    X, Y = (row_space(V)[0] if V.shape[1] > len(V) else V for V in (X, Y))
     rng, draws = np.random.default_rng(seed), []
     for _ in range(n_draws):
         folds = rng.permutation(np.arange(len(X)) % n_folds)
         draws.append([JointMoments() for _ in range(n_folds)])
         for fold, moments in enumerate(draws[-1]):
             moments.update(np.hstack([X[folds == fold], Y[folds == fold]]))
-    return choose_ridge(draws, X.shape[1], k, ridges, extended)
+    return choose_ridge(draws, X.shape[1], k, ridges, extended, widths)
 
 
 def one_split(X_all, Y_all, k, test, seed):
@@ -137,6 +148,10 @@ def one_split(X_all, Y_all, k, test, seed):
     X, Xt, Y, Yt = train_test_split(X_all, Y_all, test_size=test, random_state=seed)
     model = CorrNet(n_components=k, random_state=seed).fit(X, Y)
     corrnet = total_correlation(*model.transform(X, Y), *model.transform(Xt, Yt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NIPALS's convergence notes
+        nipals = CCA(n_components=k, max_iter=1000).fit(X, Y)
+    sklearn_cca = total_correlation(*nipals.transform(X, Y), *nipals.transform(Xt, Yt))
     (X, Xt), (Y, Yt) = standardised(X, Xt), standardised(Y, Yt)
 
     def score(ridge):
@@ -152,6 +167,7 @@ def one_split(X_all, Y_all, k, test, seed):
         "CV to 1e4, ungated": by_ridge[cv_ridge(X, Y, k, EXTENDED, seed, extended=())],
         "best in hindsight": max(by_ridge.values()),
         "CorrNet()": corrnet,
+        "sklearn CCA": sklearn_cca,
     }
 
 
