@@ -26,7 +26,7 @@ the estimator itself, ``CorrNet()``, as a check that the numpy rows
 reproduce what it does (it also clips standardised inputs at 5); and
 ``sklearn CCA`` (NIPALS), the peer that leads ``quality.py``'s very-wide
 task. A view wider than its rows is cross-validated in the span of its rows,
-as CorrNet does (``skcorrnet._linear_cca.row_space``): the same scores.
+as CorrNet does (``skcorrnet._linear_cca.row_spaces``): the same scores.
 
 Shapes: linnerud (20 rows, 3 vs 3), scikit-learn's 2-factor data on 40 rows,
 digits halves / image-label / image-descriptor on 60-80 random rows and on
@@ -69,7 +69,7 @@ from skcorrnet._linear_cca import (
     JointMoments,
     choose_ridge,
     fit_linear_cca,
-    row_space,
+    row_spaces,
 )
 from skcorrnet.metrics import total_correlation
 
@@ -133,7 +133,7 @@ def cv_ridge(X, Y, k, ridges, seed, n_draws=_START_CV_DRAWS, extended=PLS_RIDGES
     if n_folds < 2:
         return RIDGES[0]
     widths = (X.shape[1], Y.shape[1])  # a view wider than the rows: in their span
-    X, Y = (row_space(V)[0] if V.shape[1] > len(V) else V for V in (X, Y))
+    X, Y = (span for span, _ in row_spaces((X, Y)))
     rng, draws = np.random.default_rng(seed), []
     for _ in range(n_draws):
         folds = rng.permutation(np.arange(len(X)) % n_folds)

@@ -30,7 +30,7 @@ from ._linear_cca import (
     fit_linear_cca_from_moments,
     held_out_correlations,
     in_columns,
-    row_space,
+    row_spaces,
 )
 from ._objective import dense
 from .metrics import _true_item_ranks
@@ -112,10 +112,7 @@ def _in_row_spaces(X, Y, stats, rows):
     """
     every_row = len(rows) == X.shape[0]
     both = map_batches(_views, [X, Y], stats, rows=None if every_row else rows)
-    spans = [
-        row_space(A) if A.shape[1] > A.shape[0] else (A, None)
-        for A in np.split(both, [X.shape[1]], axis=1)
-    ]
+    spans = row_spaces(np.split(both, [X.shape[1]], axis=1))
     return [span for span, _ in spans], [basis for _, basis in spans]
 
 

@@ -46,7 +46,7 @@ from ._canonical import (
     linear_start,
 )
 from ._distributed import LOCAL, check_same_settings, join, local_device
-from ._linear_cca import _MAX_ROW_SPACE_VALUES, PLS_RIDGES, fit_linear_cca_from_moments
+from ._linear_cca import PLS_RIDGES, fit_linear_cca_from_moments, solvable_in_row_space
 from ._module import ACTIVATIONS, CorrNetModule
 from ._objective import CORRELATIONS, RANKING_LOSSES, Objective
 from ._training import (
@@ -67,10 +67,9 @@ __all__ = ["CorrNet"]
 _MIN_VALIDATION_ROWS = 100
 # init="auto" starts from the closed-form CCA when neither view is wider than
 # this (its covariances take O(width^2) memory and O(width^3) time), or, in one
-# process, when there are no more rows than this and their standardised
-# values number at most _linear_cca's _MAX_ROW_SPACE_VALUES: the CCA of a view
-# wider than the rows is then computed in the span of the rows
-# (_canonical._in_row_spaces), whatever its width.
+# process, when there are no more rows than this and the CCA of the views can
+# be computed in the span of the rows (_linear_cca.solvable_in_row_space),
+# whatever their width.
 _MAX_LINEAR_START_FEATURES = 2048
 # Where the linear start is the model (too few rows to validate training), its
 # ridge's CV scores are summed over this many draws of the folds, which
@@ -926,7 +925,7 @@ class CorrNet(
         return (
             not self.distributed
             and n_rows <= _MAX_LINEAR_START_FEATURES
-            and n_rows * sum(widths) <= _MAX_ROW_SPACE_VALUES
+            and solvable_in_row_space(n_rows, widths)
         )
 
     def _start_linear(self, X, Y, rows, ranks, final):

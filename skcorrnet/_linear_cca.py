@@ -25,6 +25,8 @@ __all__ = [
     "held_out_total_correlation",
     "in_columns",
     "row_space",
+    "row_spaces",
+    "solvable_in_row_space",
 ]
 
 # Relative ridge added to each covariance: a fraction of its mean eigenvalue, so
@@ -42,8 +44,9 @@ _TINY = 1e-12
 # Eigenvalues below this fraction of the largest are numerically zero: the
 # directions of a collinear (or constant) set of columns.
 _NULL = 1e-10
-# fit_linear_cca solves a view wider than the rows in the span of its rows
-# when the two views hold at most this many values (a float64 copy is made).
+# A view wider than the rows is solved in the span of its rows (by
+# fit_linear_cca, and CorrNet's init="auto" on views over 2,048 columns) when
+# the two views hold at most this many values (a float64 copy is made).
 _MAX_ROW_SPACE_VALUES = 2**25
 # Weights below this fraction of the largest column's are roundoff (see
 # _roundoff_columns): far below sqrt(_NULL), far above machine epsilon.
@@ -190,6 +193,18 @@ def row_space(A):
     return u[:, rank] * s[rank], vt[rank].T
 
 
+def row_spaces(views):
+    """Each of ``views`` as ``(coordinates, basis)``: a view wider than its
+    rows in :func:`row_space` coordinates, any other as it is (basis None)."""
+    return [row_space(V) if V.shape[1] > V.shape[0] else (V, None) for V in views]
+
+
+def solvable_in_row_space(n_rows, widths):
+    """Whether a view of ``widths`` is wider than ``n_rows`` and the views'
+    values, copied in float64 for :func:`row_space`, fit its budget."""
+    return max(widths) > n_rows and n_rows * sum(widths) <= _MAX_ROW_SPACE_VALUES
+
+
 def in_columns(weights, basis, n_pairs):
     """Weights given in :func:`row_space` coordinates (``basis``: Q, or None
     for a view kept in its columns) as weights of the view's columns, with
@@ -226,7 +241,7 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     cca : LinearCCA
     """
     n, widths = A.shape[0], (A.shape[1], B.shape[1])
-    if invertible or max(widths) <= n or n * sum(widths) > _MAX_ROW_SPACE_VALUES:
+    if invertible or not solvable_in_row_space(n, widths):
         moments = JointMoments()
         for rows in row_blocks(n):
             moments.update(np.hstack([np.asarray(A[rows]), np.asarray(B[rows])]))
@@ -235,7 +250,7 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
         )
     views = [np.asarray(V, dtype=np.float64) for V in (A, B)]
     means = [V.mean(axis=0) for V in views]
-    spans = [row_space(V) if V.shape[1] > n else (V, None) for V in views]
+    spans = row_spaces(views)
     moments = JointMoments()
     moments.update(np.hstack([span for span, _ in spans]))
     d = spans[0][0].shape[1]
