@@ -3,7 +3,8 @@
 On fewer than about a thousand rows ``CorrNet()`` does not train: its model is
 the closed-form ridge CCA it starts from (``early_stopping="auto"``), with the
 ridge chosen among ``skcorrnet._linear_cca.RIDGES`` (1e-4 to 1, relative to the
-mean eigenvalue) by K-fold cross-validation of the held-out total
+mean eigenvalue; for a view wider than the rows, over the directions they
+span) by K-fold cross-validation of the held-out total
 correlation, K = min(5, rows // 5), its scores summed over 4 random draws of
 the folds (views up to 512 columns); or among ``PLS_RIDGES`` (3, 10, 100 and
 1e4: towards PLS, whose directions ignore the within-view covariance) where
@@ -132,15 +133,14 @@ def cv_ridge(X, Y, k, ridges, seed, n_draws=_START_CV_DRAWS, extended=PLS_RIDGES
     n_folds = min(N_FOLDS, len(X) // _MIN_FOLD_ROWS)
     if n_folds < 2:
         return RIDGES[0]
-    widths = (X.shape[1], Y.shape[1])  # a view wider than the rows: in their span
-    X, Y = (span for span, _ in row_spaces((X, Y)))
+    X, Y = (span for span, _ in row_spaces((X, Y)))  # a view wider than the rows
     rng, draws = np.random.default_rng(seed), []
     for _ in range(n_draws):
         folds = rng.permutation(np.arange(len(X)) % n_folds)
         draws.append([JointMoments() for _ in range(n_folds)])
         for fold, moments in enumerate(draws[-1]):
             moments.update(np.hstack([X[folds == fold], Y[folds == fold]]))
-    return choose_ridge(draws, X.shape[1], k, ridges, extended, widths)
+    return choose_ridge(draws, X.shape[1], k, ridges, extended)
 
 
 def one_split(X_all, Y_all, k, test, seed):

@@ -174,11 +174,11 @@ def linear_start(
     moments = draws[0]
     ridge = DEFAULT_REG
     if n_folds > 1 and all(m.n_rows > 1 for m in moments):
-        ridge = choose_ridge(draws, p, n_components, extended=extended, widths=widths)
+        ridge = choose_ridge(draws, p, n_components, extended=extended)
     total = JointMoments.from_summary(
         *functools.reduce(merge_moments, [m.summary() for m in moments if m.n_rows])
     )
-    cca = fit_linear_cca_from_moments(total, p, n_components, ridge, widths=widths)
+    cca = fit_linear_cca_from_moments(total, p, n_components, ridge)
     _, cov = total.mean_cov()
     weights = (cca.weights_a, cca.weights_b)
     decoders = [

@@ -223,7 +223,8 @@ class CorrNet(
     init : {"auto", "cca", "random"}, default="auto"
         ``"cca"``: the linear paths start at the closed-form ridge CCA of the
         standardised training rows (ridge chosen among 7 values, 1e-4 to 1
-        of the mean eigenvalue, by 5-fold cross-validation of the held-out
+        of the mean eigenvalue, over the directions the rows span for a view
+        wider than the rows, by 5-fold cross-validation of the held-out
         total correlation, computed from streamed moments; where no training
         follows, as on few rows, summed over 4 draws of the folds for views
         up to 512 columns, and going on to 4 larger ridges towards PLS, up to
@@ -513,7 +514,8 @@ class CorrNet(
 
     linear_start_ridge_ : float or None
         The ridge of the closed-form CCA the network started from (relative
-        to each view's mean variance): one of 1e-4 to 1, or, where the start
+        to each view's mean variance, over the directions the training rows
+        span for a view wider than them): one of 1e-4 to 1, or, where the start
         is the model, up to 1e4 (towards PLS); None with a random start.
 
     canonical_correlations_ : ndarray of shape (n_components,) or None

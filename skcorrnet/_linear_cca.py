@@ -29,9 +29,10 @@ __all__ = [
     "solvable_in_row_space",
 ]
 
-# Relative ridge added to each covariance: a fraction of its mean eigenvalue, so
-# the whitening is defined for constant or collinear columns (rank-deficient
-# covariances) and is invariant to the overall scale of the data.
+# Relative ridge added to each covariance: a fraction of its mean eigenvalue
+# (over the directions the rows span, see _ridge), so the whitening is defined
+# for constant or collinear columns (rank-deficient covariances) and is
+# invariant to the overall scale of the data.
 DEFAULT_REG = 1e-4
 # Ridges tried when CorrNet chooses its linear start's ridge by K-fold CV.
 RIDGES = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0)
@@ -135,31 +136,44 @@ def _null(evals):
     return evals <= _NULL * max(evals.max(), 0.0)
 
 
-def _inv_sqrt_values(evals, reg, invertible, width=None):
-    """``(evals + ridge)^-1/2``, the ridge relative to the mean eigenvalue;
-    unless ``invertible``, 0 for the numerical null space (see :func:`_inv_sqrt`).
-
-    ``width`` (default: as many as ``evals``) is the number of columns the
-    mean is over: a view given in coordinates of its rows' span has its
-    other eigenvalues, all zero, left out of ``evals``.
-    """
-    width = evals.size if width is None else width
-    ridge = reg * max(evals.sum() / width, 0.0) + _TINY
-    inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + ridge)
+def _inv_sqrt_values(evals, reg, invertible, n_rows=None):
+    """``(evals + ridge)^-1/2``, the ridge relative to the view's mean
+    eigenvalue over the directions ``n_rows`` rows span (see
+    :func:`_ridge`); unless ``invertible``, 0 for the numerical null space
+    (see :func:`_inv_sqrt`)."""
+    inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + _ridge(evals, reg, n_rows))
     if not invertible:
         inv_sqrt[_null(evals)] = 0.0
     return inv_sqrt
 
 
-def _inv_sqrt(eig, reg, invertible, width=None):
-    """Symmetric inverse square root of ``cov + ridge * I``, from ``_eig(cov)``.
+def _ridge(evals, reg, n_rows=None):
+    """``reg`` times the mean of a covariance's eigenvalues ``evals`` over at
+    most ``n_rows - 1`` of them (all of them when ``n_rows`` is None).
+
+    The covariance of n rows has at most n - 1 non-zero eigenvalues: for a
+    view wider than that, the mean over its width would be diluted by the
+    zeros of directions the rows do not span, so the same ``reg`` would
+    regularise a wider view less, and appending columns the rows cannot
+    tell apart would change the fit. So the mean is over the rows' share of
+    directions: the view's own mean eigenvalue when it is narrower than the
+    rows, and the same whether a wider view is given in its columns or in
+    coordinates of its rows' span (:func:`row_space`).
+    """
+    spanned = evals.size if n_rows is None else min(evals.size, max(n_rows - 1, 1))
+    return reg * max(evals.sum() / spanned, 0.0) + _TINY
+
+
+def _inv_sqrt(eig, reg, invertible, n_rows=None):
+    """Symmetric inverse square root of ``cov + ridge * I``, from ``_eig(cov)``
+    of ``n_rows`` rows (the ridge: :func:`_ridge`).
 
     Unless ``invertible``, directions in the numerical null space of ``cov``
     get zero weight (a pseudo-inverse), so that collinear columns cannot turn
     roundoff into spurious components.
     """
     evals, evecs = eig
-    return (evecs * _inv_sqrt_values(evals, reg, invertible, width)) @ evecs.T
+    return (evecs * _inv_sqrt_values(evals, reg, invertible, n_rows)) @ evecs.T
 
 
 def _roundoff_columns(weights):
@@ -181,8 +195,9 @@ def row_space(A):
     the span of its rows: ``(A @ Q, Q)``, Q of shape (n_columns, rank).
 
     A CCA that gives null-space directions no weight (``invertible=False``)
-    and whose ridge is relative to the view's own mean eigenvalue
-    (``widths``) is the same in these coordinates: every mean, covariance
+    and whose ridge is relative to the mean eigenvalue over the directions
+    the rows span (:func:`_ridge`) is the same in these coordinates, for
+    rows in general position: every mean, covariance
     and weight vector of these rows lies in that span, and weights W there
     are Q W in the columns. For a view wider than its rows, each
     eigen-decomposition then costs the rank, not the width.
@@ -231,7 +246,9 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     n_components : int, default=None
         Number of canonical pairs; ``min(n_features_a, n_features_b)`` if None.
     reg : float, default=1e-4
-        Ridge added to each view's covariance, relative to its mean eigenvalue.
+        Ridge added to each view's covariance, relative to its mean eigenvalue
+        (for a view wider than the rows, the mean over the n_samples - 1
+        directions they span).
     invertible : bool, default=False
         Keep the weight matrices invertible (square case), as a rotation of
         the data must be; otherwise null-space directions get zero weight.
@@ -254,7 +271,7 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
     moments = JointMoments()
     moments.update(np.hstack([span for span, _ in spans]))
     d = spans[0][0].shape[1]
-    cca = fit_linear_cca_from_moments(moments, d, n_components, reg, widths=widths)
+    cca = fit_linear_cca_from_moments(moments, d, n_components, reg)
     k = min(widths) if n_components is None else min(n_components, *widths)
     weights = [in_columns(w, basis, k) for w, (_, basis) in
                zip((cca.weights_a, cca.weights_b), spans)]  # fmt: skip
@@ -263,21 +280,16 @@ def fit_linear_cca(A, B, n_components=None, reg=DEFAULT_REG, invertible=False):
 
 
 def fit_linear_cca_from_moments(
-    moments, n_features_a, n_components=None, reg=DEFAULT_REG, invertible=False,
-    widths=(None, None),
-):  # fmt: skip
-    """:func:`fit_linear_cca` from the :class:`JointMoments` of ``[A, B]``.
-
-    ``n_features_a`` splits the joint columns into A's and B's; ``widths``
-    are the views' own widths where they are given in fewer coordinates
-    (see :func:`_inv_sqrt_values`).
-    """
+    moments, n_features_a, n_components=None, reg=DEFAULT_REG, invertible=False
+):
+    """:func:`fit_linear_cca` from the :class:`JointMoments` of ``[A, B]``;
+    ``n_features_a`` splits the joint columns into A's and B's."""
     mean, cov = moments.mean_cov()
     d = n_features_a
     k_max = min(d, mean.size - d)
     k = k_max if n_components is None else min(n_components, k_max)
-    wa = _inv_sqrt(_eig(cov[:d, :d]), reg, invertible, widths[0])
-    wb = _inv_sqrt(_eig(cov[d:, d:]), reg, invertible, widths[1])
+    wa = _inv_sqrt(_eig(cov[:d, :d]), reg, invertible, moments.n_rows)
+    wb = _inv_sqrt(_eig(cov[d:, d:]), reg, invertible, moments.n_rows)
     # SVD of the whitened cross-covariance: singular values are the
     # canonical correlations, singular vectors the whitened directions.
     u, s, vt = np.linalg.svd(wa @ cov[:d, d:] @ wb, full_matrices=False)
@@ -347,8 +359,9 @@ def held_out_total_correlation(cca, moments, whitened=False):
     _, cov = moments.mean_cov()
     d = cca.weights_a.shape[0]
     wa, wb = cca.weights_a, cca.weights_b
-    inv_a = _inv_sqrt(_eig(wa.T @ cov[:d, :d] @ wa), DEFAULT_REG, invertible=False)
-    inv_b = _inv_sqrt(_eig(wb.T @ cov[d:, d:] @ wb), DEFAULT_REG, invertible=False)
+    n = moments.n_rows
+    inv_a = _inv_sqrt(_eig(wa.T @ cov[:d, :d] @ wa), DEFAULT_REG, False, n)
+    inv_b = _inv_sqrt(_eig(wb.T @ cov[d:, d:] @ wb), DEFAULT_REG, False, n)
     cross = inv_a @ wa.T @ cov[:d, d:] @ wb @ inv_b
     return float(np.linalg.svd(cross, compute_uv=False).sum())
 
@@ -378,9 +391,7 @@ def _top_pairs(whitened, k):
     return (v, u) if wide else (u, v)
 
 
-def _ridge_path_scores(
-    fitted, held_out, n_features_a, n_components, ridges, widths=(None, None)
-):
+def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     """:func:`held_out_total_correlation` of the CCA of ``fitted`` (moments)
     at each of ``ridges``, scored on ``held_out``, without fitting them.
 
@@ -406,15 +417,15 @@ def _ridge_path_scores(
     out_aa, out_ab, out_bb = _projected(held_out.mean_cov()[1], basis_a, basis_b, d)
     scores = []
     for ridge in ridges:
-        da = _inv_sqrt_values(evals_a, ridge, False, widths[0])[range_a]
-        db = _inv_sqrt_values(evals_b, ridge, False, widths[1])[range_b]
+        da = _inv_sqrt_values(evals_a, ridge, False, fitted.n_rows)[range_a]
+        db = _inv_sqrt_values(evals_b, ridge, False, fitted.n_rows)[range_b]
         u, v = _top_pairs(da[:, None] * cross * db, k)
         wa, wb = da[:, None] * u, db[:, None] * v
         scores.append(_pair_correlations(wa, wb, out_aa, out_ab, out_bb).sum())
     return np.array(scores)
 
 
-def _fold_scores(fold_moments, n_features_a, n_components, ridges, widths):
+def _fold_scores(fold_moments, n_features_a, n_components, ridges):
     """Each ridge's held-out total correlation on each of K folds: shape
     (K, len(ridges)).
 
@@ -428,9 +439,7 @@ def _fold_scores(fold_moments, n_features_a, n_components, ridges, widths):
         rest = [s for j, s in enumerate(summaries) if j != i]
         merged = JointMoments.from_summary(*functools.reduce(merge_moments, rest))
         scores.append(
-            _ridge_path_scores(
-                merged, held_out, n_features_a, n_components, ridges, widths
-            )
+            _ridge_path_scores(merged, held_out, n_features_a, n_components, ridges)
         )
     return np.array(scores)
 
@@ -461,16 +470,13 @@ def _pick_ridge(scores, n_folds, ridges=RIDGES, extended=()):
     return candidates[best] if gain.mean() > error else candidates[base]
 
 
-def choose_ridge(
-    draws, n_features_a, n_components, ridges=RIDGES, extended=(), widths=(None, None)
-):
+def choose_ridge(draws, n_features_a, n_components, ridges=RIDGES, extended=()):
     """The ridge of the best held-out total correlation, summed over the
     K-fold CV scores of one or more draws of the folds (``draws``: a list of
     fold-moment lists), among ``ridges``, or among ``extended`` where their
-    gain is beyond its noise (:func:`_pick_ridge`). ``widths``: see
-    :func:`fit_linear_cca_from_moments`."""
+    gain is beyond its noise (:func:`_pick_ridge`)."""
     candidates = tuple(ridges) + tuple(extended)
     scores = np.concatenate([
-        _fold_scores(f, n_features_a, n_components, candidates, widths) for f in draws
+        _fold_scores(f, n_features_a, n_components, candidates) for f in draws
     ])  # fmt: skip
     return _pick_ridge(scores, len(draws[0]), ridges, extended)

@@ -124,7 +124,9 @@ def total_correlation(
     n_components : int, default=None
         Number of canonical pairs to sum; all (``min`` of the widths) if None.
     reg : float, default=1e-4
-        Ridge added to each view's covariance, relative to its mean eigenvalue.
+        Ridge added to each view's covariance, relative to its mean eigenvalue
+        (for a view wider than the rows, the mean over the n_train - 1
+        directions they span).
 
     Returns
     -------
