@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 import torch
+from sklearn.utils.extmath import randomized_svd
 
 from ._data import merge_moments
 from ._linear_cca import (
@@ -29,14 +30,17 @@ from ._linear_cca import (
     choose_ridge,
     fit_linear_cca_from_moments,
     held_out_correlations,
+    _MAX_ROW_SPACE_VALUES,
     in_columns,
     row_spaces,
+    solvable_in_row_space,
 )
 from ._objective import dense
 from .metrics import _true_item_ranks
 from ._training import map_batches
 
 __all__ = [
+    "MAX_START_WIDTH",
     "N_FOLDS",
     "held_out_mean_reciprocal_rank",
     "held_out_total_correlation",
@@ -49,6 +53,13 @@ __all__ = [
 # least _MIN_FOLD_ROWS rows (fewer: too noisy a correlation to score a ridge).
 N_FOLDS = 5
 _MIN_FOLD_ROWS = 5
+# The start solves a view of up to MAX_START_WIDTH columns in its columns
+# (O(width^2) memory, O(width^3) time) or, in one process, a wider one in the
+# span of up to MAX_START_WIDTH rows; a view wider than that, among more rows,
+# in the span of its PRINCIPAL_DIRECTIONS leading principal directions, found
+# on a sample of up to _PRINCIPAL_SAMPLE_ROWS training rows.
+MAX_START_WIDTH = 2048
+PRINCIPAL_DIRECTIONS, _PRINCIPAL_SAMPLE_ROWS = 256, 4096
 
 
 def _merged(moments, width, ranks):
@@ -125,16 +136,85 @@ def _identity_stats(views, like):
     ]
 
 
-def _fold_moments(X, Y, stats, rows, n_folds, rng, ranks):
-    """Each of ``n_folds`` folds' JointMoments of the standardised ``[x, y]``
-    of ``rows`` (near-equal folds, drawn at random; one pass over the rows)."""
+def _principal_bases(X, Y, stats, rows, rng):
+    """For each view wider than MAX_START_WIDTH, an orthonormal basis
+    (width x m) of the m = PRINCIPAL_DIRECTIONS leading principal directions
+    of its standardised rows, by a randomized SVD (Halko et al. 2011) of a
+    sample of ``rows`` holding at most 2**25 values; None for a narrower view.
+    """
+    widths = (X.shape[1], Y.shape[1])
+    n_sample = min(
+        len(rows), _PRINCIPAL_SAMPLE_ROWS, _MAX_ROW_SPACE_VALUES // sum(widths)
+    )
+    sample = np.sort(rng.choice(rows, n_sample, replace=False))
+    both = map_batches(_views, [X, Y], stats, rows=sample)
+    bases = []
+    for view in np.split(both, [widths[0]], axis=1):
+        basis = None
+        if view.shape[1] > MAX_START_WIDTH:
+            m = min(PRINCIPAL_DIRECTIONS, n_sample - 1)
+            basis = randomized_svd(view, m, random_state=rng)[2].T
+        bases.append(basis)
+    return bases
+
+
+def _in_bases(bases, like):
+    """``_views`` followed by each view's basis (None: its own columns), the
+    bases on the device of ``like`` (a scale tensor)."""
+    bases = [None if b is None else torch.as_tensor(b, device=like.device)
+             for b in bases]  # fmt: skip
+
+    def coordinates(x, y):
+        views = [dense(v).double() for v in (x, y)]
+        return torch.cat(
+            [v if b is None else v @ b for v, b in zip(views, bases)], dim=1
+        )
+
+    return coordinates
+
+
+def _coordinates(X, Y, stats, rows, rng, ranks):
+    """Where the start solves the CCA: each view's columns, or, in one
+    process, for a view wider than the rows (at most MAX_START_WIDTH of
+    them) the span of the rows (the same CCA, :func:`_in_row_spaces`), and
+    otherwise for a view wider than MAX_START_WIDTH the span of its leading
+    principal directions (:func:`_principal_bases`: the CCA within its
+    directions of largest variance, a start that training goes on from).
+
+    Returns
+    -------
+    source : (fn, arrays, stats, rows), from which :func:`joint_moments`
+        streams the coordinates
+    widths : (int, int), the coordinates' numbers of columns
+    bases : (Q_x, Q_y), each of shape (n_features, width) or None for a view
+        in its columns
+    """
+    widths, one_process = (X.shape[1], Y.shape[1]), ranks.world_size == 1
+    few_rows = len(rows) <= MAX_START_WIDTH
+    if one_process and few_rows and solvable_in_row_space(len(rows), widths):
+        views, bases = _in_row_spaces(X, Y, stats, rows)
+        stats = _identity_stats(views, stats[0][1])
+        source = (_views, views, stats, np.arange(len(rows)))
+        return source, tuple(V.shape[1] for V in views), bases
+    bases = (None, None)
+    if one_process and max(widths) > MAX_START_WIDTH:
+        bases = tuple(_principal_bases(X, Y, stats, rows, rng))
+    widths = tuple(w if b is None else b.shape[1] for w, b in zip(widths, bases))
+    return (_in_bases(bases, stats[0][1]), [X, Y], stats, rows), widths, bases
+
+
+def _fold_moments(source, width, n_folds, rng, ranks):
+    """Each of ``n_folds`` folds' JointMoments of the ``width`` coordinates
+    of ``source`` (see :func:`_coordinates`; near-equal folds of its rows,
+    drawn at random; one pass over the rows)."""
+    fn, arrays, stats, rows = source
     folds = None
     if n_folds > 1:
         folds = rng.permutation(np.arange(len(rows)) % n_folds)
-    every_row = len(rows) == X.shape[0]  # read in slices, not by index
+    every_row = len(rows) == arrays[0].shape[0]  # read in slices, not by index
     return joint_moments(
-        _views, [X, Y], stats, None if every_row else rows, X.shape[1] + Y.shape[1],
-        ranks, folds, max(n_folds, 1),
+        fn, arrays, stats, None if every_row else rows, width, ranks, folds,
+        max(n_folds, 1),
     )  # fmt: skip
 
 
@@ -150,8 +230,10 @@ def linear_start(
     their gain is beyond its noise (:func:`._linear_cca.choose_ridge`).
     Units beyond the ``min(n_features)`` canonical pairs keep their random
     weights. In one process, a view wider than the training rows is taken
-    in coordinates of their span (:func:`_in_row_spaces`): the same CCA, at
-    the cost of the rows' rank rather than the view's width.
+    in coordinates of their span: the same CCA, at the cost of the rows'
+    rank rather than the view's width; and a view wider than
+    MAX_START_WIDTH among more rows in coordinates of its leading principal
+    directions (:func:`_coordinates`).
 
     Returns
     -------
@@ -160,15 +242,12 @@ def linear_start(
     decoders : (D_x, D_y), float32 tensors of shape (p, k0), (q, k0)
         k0 = min(n_components, p, q) units are set.
     """
-    widths, bases = (X.shape[1], Y.shape[1]), (None, None)
-    if ranks.world_size == 1 and max(widths) > len(rows):
-        (X, Y), bases = _in_row_spaces(X, Y, stats, rows)
-        stats, rows = _identity_stats((X, Y), stats[0][1]), np.arange(len(X))
-    p = X.shape[1]
+    k0 = min(n_components, X.shape[1], Y.shape[1])
+    source, (p, q), bases = _coordinates(X, Y, stats, rows, rng, ranks)
     n_rows = int(ranks.sum([len(rows)])[0])
     n_folds = min(N_FOLDS, n_rows // _MIN_FOLD_ROWS)
     draws = [
-        _fold_moments(X, Y, stats, rows, n_folds, rng, ranks)
+        _fold_moments(source, p + q, n_folds, rng, ranks)
         for _ in range(n_draws if n_folds > 1 else 1)
     ]
     moments = draws[0]
@@ -184,9 +263,8 @@ def linear_start(
     decoders = [
         _least_squares_decoder(c, w) for c, w in zip((cov[:p, :p], cov[p:, p:]), weights)
     ]
-    k0 = min(n_components, *widths)
 
-    def tensor(a, basis):  # from the rows' span to the columns
+    def tensor(a, basis):  # from the coordinates to the columns
         a = in_columns(a, basis, k0)
         return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
 

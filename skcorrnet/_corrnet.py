@@ -40,13 +40,14 @@ from ._data import (
 )
 from ._checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from ._canonical import (
+    MAX_START_WIDTH,
     held_out_mean_reciprocal_rank,
     held_out_total_correlation,
     latent_moments,
     linear_start,
 )
 from ._distributed import LOCAL, check_same_settings, join, local_device
-from ._linear_cca import PLS_RIDGES, fit_linear_cca_from_moments, solvable_in_row_space
+from ._linear_cca import PLS_RIDGES, fit_linear_cca_from_moments
 from ._module import ACTIVATIONS, CorrNetModule
 from ._objective import CORRELATIONS, RANKING_LOSSES, Objective
 from ._training import (
@@ -65,12 +66,6 @@ __all__ = ["CorrNet"]
 # paired rows would hold at least this many rows; below, the linear start is
 # the model (too few rows to tell a better network from noise).
 _MIN_VALIDATION_ROWS = 100
-# init="auto" starts from the closed-form CCA when neither view is wider than
-# this (its covariances take O(width^2) memory and O(width^3) time), or, in one
-# process, when there are no more rows than this and the CCA of the views can
-# be computed in the span of the rows (_linear_cca.solvable_in_row_space),
-# whatever their width.
-_MAX_LINEAR_START_FEATURES = 2048
 # Where the linear start is the model (too few rows to validate training), its
 # ridge's CV scores are summed over this many draws of the folds, which
 # steadies the choice on few rows (benchmarks/ridge_choice.py), for views up
@@ -231,12 +226,17 @@ class CorrNet(
         1e4, where their gain per fold exceeds its standard error), the
         decoders at its least-squares inverse, and every nonlinear branch at
         zero: training starts from the linear optimum and only adds to it.
+        Outside a distributed fit, a view wider than the rows (at most
+        2,048 of them, holding at most 2**25 values) is solved in the span
+        of the rows: the same CCA, at the cost of their number, not its
+        width; and a view over 2,048 columns among more rows in the span of
+        its 256 leading principal directions, found on a sample of up to
+        4,096 training rows: the CCA within the view's directions of
+        largest variance, a start that training goes on from.
         ``"random"``: Glorot-uniform weights, as in the paper. ``"auto"``:
-        "cca" when neither view has more than 2,048 columns (the covariances
-        cost O(width^2) memory) or, outside a distributed fit, when there
-        are at most 2,048 rows holding at most 2**25 values (a view wider
-        than the rows is then solved in the span of its rows, at the cost
-        of their number, not its width), else "random".
+        "cca", except for a view over 2,048 columns in a distributed fit
+        (whose covariance would cost O(width^2) memory and its CV O(width^3)
+        time): "random".
 
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights, as in MLPRegressor: each
@@ -920,15 +920,9 @@ class CorrNet(
     def _starts_linear(self, X, Y):
         if self.init != "auto":
             return self.init == "cca"
-        widths = (X.shape[1], Y.shape[1])
-        if max(widths) <= _MAX_LINEAR_START_FEATURES:
-            return True
-        n_rows = X.shape[0]
-        return (
-            not self.distributed
-            and n_rows <= _MAX_LINEAR_START_FEATURES
-            and solvable_in_row_space(n_rows, widths)
-        )
+        # A wider view is solved in fewer coordinates (_canonical._coordinates),
+        # in one process only.
+        return max(X.shape[1], Y.shape[1]) <= MAX_START_WIDTH or not self.distributed
 
     def _start_linear(self, X, Y, rows, ranks, final):
         """Set the network to the closed-form ridge CCA of the training rows;

@@ -357,3 +357,34 @@ def test_a_constant_view_wider_than_the_rows_gives_zero_components():
         model = CorrNet(n_components=2, random_state=0).fit(X, Y)
     x, y = model.transform(X, Y)
     assert not x.any() and np.isfinite(y).all()
+
+
+def test_a_view_wider_than_the_start_s_limit_starts_in_its_principal_directions(
+    monkeypatch,
+):
+    """Among more rows than MAX_START_WIDTH (here 20), a view wider than it
+    is solved in the span of its leading principal directions (here 3, the
+    views' 3 strong factors): before any epoch the x weights lie in that
+    span, and the variates are the ridge CCA of the views projected on it."""
+    monkeypatch.setattr(skcorrnet._canonical, "MAX_START_WIDTH", 20)
+    monkeypatch.setattr(skcorrnet._canonical, "PRINCIPAL_DIRECTIONS", 3)
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 3)) * [4.0, 3.0, 2.0]
+    X = z @ np.linalg.qr(rng.normal(size=(40, 3)))[0].T + rng.normal(size=(300, 40))
+    Y = z @ rng.normal(size=(3, 6)) + rng.normal(size=(300, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = CorrNet(n_components=2, random_state=0, canonical=False).fit(X, Y)
+    assert model.n_iter_ == 0  # 300 rows: the start is the model
+    Xs = np.clip((X - model.x_mean_) / model.x_std_, -5.0, 5.0)
+    Ys = np.clip((Y - model.y_mean_) / model.y_std_, -5.0, 5.0)
+    Xs, Ys = Xs - Xs.mean(axis=0), Ys - Ys.mean(axis=0)
+    basis = np.linalg.svd(Xs, full_matrices=False)[2][:3].T  # exact PCs
+    weights = model.module_.encoder_x.linear.weight.detach().double().numpy()
+    outside = weights - (weights @ basis) @ basis.T
+    assert np.linalg.norm(outside) < 1e-4 * np.linalg.norm(weights)
+    cca = fit_linear_cca(Xs @ basis, Ys, 2, reg=model.linear_start_ridge_)
+    x, y = model.transform(X, Y)
+    for got, want in zip((x, y), cca.transform(Xs @ basis, Ys)):
+        sign = np.where((got * want).sum(axis=0) < 0, -1.0, 1.0)
+        np.testing.assert_allclose(got * sign, want, atol=1e-4)
