@@ -188,6 +188,9 @@ def _coordinates(X, Y, stats, rows, rng, ranks):
     widths : (int, int), the coordinates' numbers of columns
     bases : (Q_x, Q_y), each of shape (n_features, width) or None for a view
         in its columns
+    paired : (int, int), the widths whose canonical pairs the start gives:
+        the views' own (in the rows' span, pairs beyond the rank are zero,
+        as in the columns), or the principal coordinates'
     """
     widths, one_process = (X.shape[1], Y.shape[1]), ranks.world_size == 1
     few_rows = len(rows) <= MAX_START_WIDTH
@@ -195,12 +198,13 @@ def _coordinates(X, Y, stats, rows, rng, ranks):
         views, bases = _in_row_spaces(X, Y, stats, rows)
         stats = _identity_stats(views, stats[0][1])
         source = (_views, views, stats, np.arange(len(rows)))
-        return source, tuple(V.shape[1] for V in views), bases
+        return source, tuple(V.shape[1] for V in views), bases, widths
     bases = (None, None)
     if one_process and max(widths) > MAX_START_WIDTH:
         bases = tuple(_principal_bases(X, Y, stats, rows, rng))
     widths = tuple(w if b is None else b.shape[1] for w, b in zip(widths, bases))
-    return (_in_bases(bases, stats[0][1]), [X, Y], stats, rows), widths, bases
+    source = (_in_bases(bases, stats[0][1]), [X, Y], stats, rows)
+    return source, widths, bases, widths
 
 
 def _fold_moments(source, width, n_folds, rng, ranks):
@@ -240,10 +244,11 @@ def linear_start(
     ridge : float
     encoders : (W, V), float32 tensors of shape (k0, p), (k0, q)
     decoders : (D_x, D_y), float32 tensors of shape (p, k0), (q, k0)
-        k0 = min(n_components, p, q) units are set.
+        k0 = min(n_components, p, q) units are set (in principal
+        coordinates, at most their number).
     """
-    k0 = min(n_components, X.shape[1], Y.shape[1])
-    source, (p, q), bases = _coordinates(X, Y, stats, rows, rng, ranks)
+    source, (p, q), bases, paired = _coordinates(X, Y, stats, rows, rng, ranks)
+    k0 = min(n_components, *paired)
     n_rows = int(ranks.sum([len(rows)])[0])
     n_folds = min(N_FOLDS, n_rows // _MIN_FOLD_ROWS)
     draws = [

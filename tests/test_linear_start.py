@@ -388,3 +388,19 @@ def test_a_view_wider_than_the_start_s_limit_starts_in_its_principal_directions(
     for got, want in zip((x, y), cca.transform(Xs @ basis, Ys)):
         sign = np.where((got * want).sum(axis=0) < 0, -1.0, 1.0)
         np.testing.assert_allclose(got * sign, want, atol=1e-4)
+
+
+def test_units_beyond_the_principal_directions_keep_their_random_weights(monkeypatch):
+    """With more latent units than principal coordinates, the start sets as
+    many units as there are coordinates; the others keep their random
+    encoder weights, as units beyond min(n_features) do."""
+    monkeypatch.setattr(skcorrnet._canonical, "MAX_START_WIDTH", 20)
+    monkeypatch.setattr(skcorrnet._canonical, "PRINCIPAL_DIRECTIONS", 3)
+    X, Y = two_views(n_samples=300, p=40, q=6, seed=0)
+    model = CorrNet(n_components=5, random_state=0, canonical=False).fit(X, Y)
+    assert model.n_iter_ == 0
+    weights = model.module_.encoder_x.linear.weight.detach().numpy()
+    norms = np.linalg.norm(weights, axis=1)
+    assert np.all(norms > 0.1)
+    x = model.transform(X)
+    assert np.all(x.std(axis=0) > 0.1)
