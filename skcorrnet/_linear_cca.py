@@ -46,8 +46,9 @@ _TINY = 1e-12
 # directions of a collinear (or constant) set of columns.
 _NULL = 1e-10
 # A view wider than the rows is solved in the span of its rows (by
-# fit_linear_cca, and CorrNet's init="auto" on views over 2,048 columns) when
-# the two views hold at most this many values (a float64 copy is made).
+# fit_linear_cca, and CorrNet's linear start) when the two views hold at most
+# this many values (a float64 copy is made); CorrNet's start in principal
+# directions samples at most this many values too.
 _MAX_ROW_SPACE_VALUES = 2**25
 # Weights below this fraction of the largest column's are roundoff (see
 # _roundoff_columns): far below sqrt(_NULL), far above machine epsilon.
