@@ -20,6 +20,7 @@ distributed fit), never an n x d copy:
 import functools
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.extmath import randomized_svd
 
@@ -42,6 +43,7 @@ from ._training import map_batches
 __all__ = [
     "MAX_START_WIDTH",
     "N_FOLDS",
+    "start_coordinates",
     "held_out_mean_reciprocal_rank",
     "held_out_total_correlation",
     "latent_moments",
@@ -147,7 +149,13 @@ def _principal_bases(X, Y, stats, rows, rng):
         len(rows), _PRINCIPAL_SAMPLE_ROWS, _MAX_ROW_SPACE_VALUES // sum(widths)
     )
     sample = np.sort(rng.choice(rows, n_sample, replace=False))
-    both = map_batches(_views, [X, Y], stats, rows=sample)
+    both, done = np.empty((n_sample, sum(widths))), [0]
+
+    def consume(block):  # into one array: no second copy of the sample
+        both[done[0] : done[0] + len(block)] = block
+        done[0] += len(block)
+
+    map_batches(_views, [X, Y], stats, consume=consume, rows=sample)
     bases = []
     for view in np.split(both, [widths[0]], axis=1):
         basis = None
@@ -173,13 +181,31 @@ def _in_bases(bases, like):
     return coordinates
 
 
+def start_coordinates(X, Y, n_rows, one_process):
+    """Where :func:`linear_start` solves the CCA of ``n_rows`` rows of X and
+    Y: ``"rows"``, the span of the rows (one process, a view wider than at
+    most MAX_START_WIDTH rows holding at most 2**25 values); ``"principal"``,
+    a dense view's leading principal directions (one process, a view over
+    MAX_START_WIDTH columns among more rows); else ``"columns"``."""
+    widths = (X.shape[1], Y.shape[1])
+    if (
+        one_process
+        and n_rows <= MAX_START_WIDTH
+        and solvable_in_row_space(n_rows, widths)
+    ):
+        return "rows"
+    wide = [V for V in (X, Y) if V.shape[1] > MAX_START_WIDTH]
+    if one_process and wide and not any(sp.issparse(V) for V in wide):
+        return "principal"
+    return "columns"
+
+
 def _coordinates(X, Y, stats, rows, rng, ranks):
-    """Where the start solves the CCA: each view's columns, or, in one
-    process, for a view wider than the rows (at most MAX_START_WIDTH of
-    them) the span of the rows (the same CCA, :func:`_in_row_spaces`), and
-    otherwise for a view wider than MAX_START_WIDTH the span of its leading
-    principal directions (:func:`_principal_bases`: the CCA within its
-    directions of largest variance, a start that training goes on from).
+    """The coordinates :func:`start_coordinates` names: each view's
+    columns; the span of the rows (the same CCA, :func:`_in_row_spaces`);
+    or a wide view's leading principal directions (:func:`_principal_bases`:
+    the CCA within its directions of largest variance, a start that
+    training goes on from).
 
     Returns
     -------
@@ -192,15 +218,15 @@ def _coordinates(X, Y, stats, rows, rng, ranks):
         the views' own (in the rows' span, pairs beyond the rank are zero,
         as in the columns), or the principal coordinates'
     """
-    widths, one_process = (X.shape[1], Y.shape[1]), ranks.world_size == 1
-    few_rows = len(rows) <= MAX_START_WIDTH
-    if one_process and few_rows and solvable_in_row_space(len(rows), widths):
+    widths = (X.shape[1], Y.shape[1])
+    where = start_coordinates(X, Y, len(rows), ranks.world_size == 1)
+    if where == "rows":
         views, bases = _in_row_spaces(X, Y, stats, rows)
         stats = _identity_stats(views, stats[0][1])
         source = (_views, views, stats, np.arange(len(rows)))
         return source, tuple(V.shape[1] for V in views), bases, widths
     bases = (None, None)
-    if one_process and max(widths) > MAX_START_WIDTH:
+    if where == "principal":
         bases = tuple(_principal_bases(X, Y, stats, rows, rng))
     widths = tuple(w if b is None else b.shape[1] for w, b in zip(widths, bases))
     source = (_in_bases(bases, stats[0][1]), [X, Y], stats, rows)

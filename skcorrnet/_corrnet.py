@@ -45,6 +45,7 @@ from ._canonical import (
     held_out_total_correlation,
     latent_moments,
     linear_start,
+    start_coordinates,
 )
 from ._distributed import LOCAL, check_same_settings, join, local_device
 from ._linear_cca import PLS_RIDGES, fit_linear_cca_from_moments
@@ -229,14 +230,15 @@ class CorrNet(
         Outside a distributed fit, a view wider than the rows (at most
         2,048 of them, holding at most 2**25 values) is solved in the span
         of the rows: the same CCA, at the cost of their number, not its
-        width; and a view over 2,048 columns among more rows in the span of
-        its 256 leading principal directions, found on a sample of up to
-        4,096 training rows: the CCA within the view's directions of
+        width; and a dense view over 2,048 columns among more rows in the
+        span of its 256 leading principal directions, found on a sample of
+        up to 4,096 training rows: the CCA within the view's directions of
         largest variance, a start that training goes on from.
         ``"random"``: Glorot-uniform weights, as in the paper. ``"auto"``:
-        "cca", except for a view over 2,048 columns in a distributed fit
-        (whose covariance would cost O(width^2) memory and its CV O(width^3)
-        time): "random".
+        "cca", except for a view over 2,048 columns (whose covariance would
+        cost O(width^2) memory and its CV O(width^3) time) in a distributed
+        fit, or sparse among more rows (its sample would be dense):
+        "random".
 
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights, as in MLPRegressor: each
@@ -920,9 +922,10 @@ class CorrNet(
     def _starts_linear(self, X, Y):
         if self.init != "auto":
             return self.init == "cca"
-        # A wider view is solved in fewer coordinates (_canonical._coordinates),
-        # in one process only.
-        return max(X.shape[1], Y.shape[1]) <= MAX_START_WIDTH or not self.distributed
+        if max(X.shape[1], Y.shape[1]) <= MAX_START_WIDTH:
+            return True
+        one_process = not self.distributed
+        return start_coordinates(X, Y, X.shape[0], one_process) != "columns"
 
     def _start_linear(self, X, Y, rows, ranks, final):
         """Set the network to the closed-form ridge CCA of the training rows;

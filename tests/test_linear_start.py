@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import scipy.sparse
 import pytest
 import torch
 from conftest import two_views
@@ -404,3 +405,26 @@ def test_units_beyond_the_principal_directions_keep_their_random_weights(monkeyp
     assert np.all(norms > 0.1)
     x = model.transform(X)
     assert np.all(x.std(axis=0) > 0.1)
+
+
+@pytest.mark.parametrize(
+    "n_rows, sparse, distributed, expected",
+    [
+        (300, False, False, "principal"),
+        (300, True, False, "columns"),  # its sample would be dense
+        (300, False, True, "columns"),
+        (15, True, False, "rows"),  # fewer rows than columns: their span
+    ],
+)
+def test_where_the_start_solves_a_view_wider_than_its_limit(
+    monkeypatch, n_rows, sparse, distributed, expected
+):
+    """A dense view over the limit among more rows: its principal directions,
+    in one process; sparse or distributed: its columns (where init="auto"
+    starts at random); on fewer rows than columns, the rows' span."""
+    monkeypatch.setattr(skcorrnet._canonical, "MAX_START_WIDTH", 20)
+    X = np.ones((n_rows, 40))
+    X = scipy.sparse.csr_matrix(X) if sparse else X
+    Y = np.ones((n_rows, 3))
+    where = skcorrnet._canonical.start_coordinates(X, Y, n_rows, not distributed)
+    assert where == expected
