@@ -167,8 +167,8 @@ def _principal_bases(X, Y, stats, rows, rng):
 
 
 def _in_bases(bases, like):
-    """``_views`` followed by each view's basis (None: its own columns), the
-    bases on the device of ``like`` (a scale tensor)."""
+    """:func:`_views` with each view projected on its basis (None: kept in
+    its columns), the bases on the device of ``like`` (a scale tensor)."""
     bases = [None if b is None else torch.as_tensor(b, device=like.device)
              for b in bases]  # fmt: skip
 
@@ -229,8 +229,8 @@ def _coordinates(X, Y, stats, rows, rng, ranks):
     if where == "principal":
         bases = tuple(_principal_bases(X, Y, stats, rows, rng))
     widths = tuple(w if b is None else b.shape[1] for w, b in zip(widths, bases))
-    source = (_in_bases(bases, stats[0][1]), [X, Y], stats, rows)
-    return source, widths, bases, widths
+    fn = _views if where == "columns" else _in_bases(bases, stats[0][1])
+    return (fn, [X, Y], stats, rows), widths, bases, widths
 
 
 def _fold_moments(source, width, n_folds, rng, ranks):

@@ -137,35 +137,23 @@ def _null(evals):
     return evals <= _NULL * max(evals.max(), 0.0)
 
 
-def _inv_sqrt_values(evals, reg, invertible, n_rows=None):
-    """``(evals + ridge)^-1/2``, the ridge relative to the view's mean
-    eigenvalue over the directions ``n_rows`` rows span (see
-    :func:`_ridge`); unless ``invertible``, 0 for the numerical null space
-    (see :func:`_inv_sqrt`)."""
-    inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + _ridge(evals, reg, n_rows))
-    if not invertible:
-        inv_sqrt[_null(evals)] = 0.0
-    return inv_sqrt
-
-
-def _ridge(evals, reg, n_rows=None):
+def _ridge(evals, reg, n_rows):
     """``reg`` times the mean of a covariance's eigenvalues ``evals`` over at
-    most ``n_rows - 1`` of them (all of them when ``n_rows`` is None).
+    most ``n_rows - 1`` of them (its ``n_rows`` rows span no more).
 
-    The covariance of n rows has at most n - 1 non-zero eigenvalues: for a
-    view wider than that, the mean over its width would be diluted by the
-    zeros of directions the rows do not span, so the same ``reg`` would
+    For a view wider than that, the mean over its width would be diluted by
+    the zeros of directions the rows do not span, so the same ``reg`` would
     regularise a wider view less, and appending columns the rows cannot
     tell apart would change the fit. So the mean is over the rows' share of
     directions: the view's own mean eigenvalue when it is narrower than the
     rows, and the same whether a wider view is given in its columns or in
     coordinates of its rows' span (:func:`row_space`).
     """
-    spanned = evals.size if n_rows is None else min(evals.size, max(n_rows - 1, 1))
+    spanned = min(evals.size, max(n_rows - 1, 1))
     return reg * max(evals.sum() / spanned, 0.0) + _TINY
 
 
-def _inv_sqrt(eig, reg, invertible, n_rows=None):
+def _inv_sqrt(eig, reg, invertible, n_rows):
     """Symmetric inverse square root of ``cov + ridge * I``, from ``_eig(cov)``
     of ``n_rows`` rows (the ridge: :func:`_ridge`).
 
@@ -174,7 +162,10 @@ def _inv_sqrt(eig, reg, invertible, n_rows=None):
     roundoff into spurious components.
     """
     evals, evecs = eig
-    return (evecs * _inv_sqrt_values(evals, reg, invertible, n_rows)) @ evecs.T
+    inv_sqrt = 1.0 / np.sqrt(np.maximum(evals, 0.0) + _ridge(evals, reg, n_rows))
+    if not invertible:
+        inv_sqrt[_null(evals)] = 0.0
+    return (evecs * inv_sqrt) @ evecs.T
 
 
 def _roundoff_columns(weights):
@@ -402,7 +393,7 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     U_a D_a u, U_b D_b v. So the weights and the held-out covariances are
     taken into the eigenbases once, and each ridge costs one symmetric
     eigen-decomposition and products with k columns. Null-space directions
-    get no weight at any ridge (:func:`_inv_sqrt_values`), so they are
+    get no weight at any ridge (:func:`_inv_sqrt`), so they are
     dropped: with fewer rows than columns, that eigen-decomposition is the
     rank's size, not the view's.
     """
@@ -414,12 +405,13 @@ def _ridge_path_scores(fitted, held_out, n_features_a, n_components, ridges):
     if not (range_a.any() and range_b.any()):  # a constant view: no pair varies
         return np.zeros(len(ridges))
     basis_a, basis_b = basis_a[:, range_a], basis_b[:, range_b]
+    spanned_a, spanned_b = evals_a[range_a], evals_b[range_b]
     cross = basis_a.T @ cov[:d, d:] @ basis_b
     out_aa, out_ab, out_bb = _projected(held_out.mean_cov()[1], basis_a, basis_b, d)
     scores = []
     for ridge in ridges:
-        da = _inv_sqrt_values(evals_a, ridge, False, fitted.n_rows)[range_a]
-        db = _inv_sqrt_values(evals_b, ridge, False, fitted.n_rows)[range_b]
+        da = 1.0 / np.sqrt(spanned_a + _ridge(evals_a, ridge, fitted.n_rows))
+        db = 1.0 / np.sqrt(spanned_b + _ridge(evals_b, ridge, fitted.n_rows))
         u, v = _top_pairs(da[:, None] * cross * db, k)
         wa, wb = da[:, None] * u, db[:, None] * v
         scores.append(_pair_correlations(wa, wb, out_aa, out_ab, out_bb).sum())
