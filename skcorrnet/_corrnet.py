@@ -235,10 +235,19 @@ class CorrNet(
         up to 4,096 training rows: the CCA within the view's directions of
         largest variance, a start that training goes on from.
         ``"random"``: Glorot-uniform weights, as in the paper. ``"auto"``:
-        "cca", except for a view over 2,048 columns (whose covariance would
-        cost O(width^2) memory and its CV O(width^3) time) in a distributed
-        fit, or sparse among more rows (its sample would be dense):
-        "random".
+        where ``fit`` holds rows out for early stopping, the encoders have
+        hidden layers and there is no ``checkpoint_path``, both: it trains
+        from the CCA start, then again from random weights with a fresh
+        optimiser, and keeps the run that scored higher on the held-out rows
+        (the CCA start's on a tie), at about twice the training time; set
+        ``init="cca"`` for one run. Neither start wins on every shape
+        (``benchmarks/mid_width.py``): on some hundreds of columns among a few
+        thousand rows the CCA start fits noise that training keeps, while on
+        many weak factors a random start collapses (``benchmarks/speed.py``).
+        Otherwise "cca", except for a view over 2,048 columns (whose
+        covariance would cost O(width^2) memory and its CV O(width^3) time)
+        in a distributed fit, or sparse among more rows (its sample would be
+        dense): "random". ``init_`` says which start the model came from.
 
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights, as in MLPRegressor: each
@@ -514,6 +523,9 @@ class CorrNet(
         Best of the start's score and ``validation_scores_``; None without
         early stopping.
 
+    init_ : {"cca", "random"}
+        The start of the kept model (see ``init``).
+
     linear_start_ridge_ : float or None
         The ridge of the closed-form CCA the network started from (relative
         to each view's mean variance, over the directions the training rows
@@ -788,14 +800,26 @@ class CorrNet(
                 rows, test_size=self.validation_fraction, random_state=self._rng
             )
             rows, val_rows = np.sort(rows), np.sort(val_rows)
-        if reset and self._starts_linear(X, Y):
+        linear = reset and self._starts_linear(X, Y)
+        race = linear and self._races(early, incremental)
+        random_start = copy.deepcopy(self.module_.state_dict()) if race else None
+        if linear:
             train_paired = np.intersect1d(rows, paired, assume_unique=True)
             self._start_linear(X, Y, train_paired, ranks, final=early is None)
+        if reset:
+            self.init_ = "cca" if linear else "random"
         resumable = reset and not incremental  # fit resumes from a checkpoint
-        self._run(
-            (X, Y, rows, present), val_rows, paired, ranks, early, incremental,
+        scorer = None
+        if early:  # both starts are scored alike: the same rows fit the CCA
+            stats = self._stats_on_device()
+            scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
+        run = functools.partial(
+            self._run, (X, Y, rows, present), scorer, ranks, early, incremental,
             resumable,
         )  # fmt: skip
+        run()
+        if race:
+            self._race_random_start(ranks.broadcast(random_start), run)
         self._fit_canonical(X, Y, paired if present is not None else None, ranks)
         if streaming:
             self._save_stream(ranks)
@@ -818,21 +842,21 @@ class CorrNet(
         check_same_settings(ranks, settings, X.shape[1], Y.shape[1])
         return device, ranks, X, Y
 
-    def _run(self, data, val_rows, paired, ranks, early, incremental, resumable):
+    def _run(self, data, scorer, ranks, early, incremental, resumable):
         """Train on ``data`` = (X, Y, rows, present) with the kept trainer.
 
-        ``early`` (see :meth:`_early_stopping`): True scores ``val_rows``
-        after each epoch, None trains no epoch (the linear start is the
-        model). With ``resumable`` and a ``checkpoint_path``, training resumes
-        from the checkpoint and saves after every epoch.
+        ``early`` (see :meth:`_early_stopping`): True scores the held-out
+        rows with ``scorer`` after each epoch, None trains no epoch (the
+        linear start is the model). With ``resumable`` and a
+        ``checkpoint_path``, training resumes from the checkpoint and saves
+        after every epoch.
         """
         X, Y, rows, present = data
         stats = self._stats_on_device()
         n_epochs = 0 if early is None else 1 if incremental else self.max_iter
-        scorer = resume = on_epoch = None
+        resume = on_epoch = None
         if early:
             self._history.start_validation()
-            scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
         elif early is not None:
             self._history.stop_validation()
         if self.checkpoint_path is not None and resumable:
@@ -926,6 +950,45 @@ class CorrNet(
             return True
         one_process = not self.distributed
         return start_coordinates(X, Y, X.shape[0], one_process) != "columns"
+
+    def _races(self, early, incremental):
+        """Whether ``init="auto"`` trains from a random start too, after
+        the linear one, and keeps the better on the held-out rows: in a
+        ``fit`` that validates, without a checkpoint to resume, of a network
+        with a nonlinear branch (a linear one starts at its own optimum)."""
+        return (
+            self.init == "auto"
+            and bool(early)
+            and not incremental
+            and self.checkpoint_path is None
+            and bool(self._layer_sizes("hidden_layer_sizes"))
+        )
+
+    def _race_random_start(self, random_start, run):
+        """Train again from ``random_start`` (the module's initial random
+        weights, rank 0's in a distributed fit) with a fresh optimiser state
+        and history; keep whichever of the two runs scored better on the
+        held-out rows (the linear start's on a tie). Every rank sees the same
+        scores, so all keep the same."""
+        linear = (
+            copy.deepcopy(self.module_.state_dict()),
+            copy.deepcopy(self._optimizer.state_dict()),
+            self._history,
+            self.linear_start_ridge_,
+        )
+        self.module_.load_state_dict(random_start)
+        self._optimizer.state.clear()  # as new: its state is made at first step
+        self._history = History()
+        self.linear_start_ridge_ = None
+        run()
+        if linear[2].best_validation_score_ >= self._history.best_validation_score_:
+            self.module_.load_state_dict(linear[0])
+            self._optimizer.load_state_dict(linear[1])
+            self._history, self.linear_start_ridge_ = linear[2], linear[3]
+            self._history.publish(self)
+            self._keep_float64_copy()
+        else:
+            self.init_ = "random"
 
     def _start_linear(self, X, Y, rows, ranks, final):
         """Set the network to the closed-form ridge CCA of the training rows;

@@ -54,6 +54,10 @@ class LocalRanks:
         """``fn()``; its exception is raised (on every rank, see :class:`Ranks`)."""
         return fn()
 
+    def broadcast(self, state):
+        """Rank 0's tensors of ``state`` (a module's state dict), in place."""
+        return state
+
     def wrap(self, module):
         """The module whose backward pass averages gradients over ranks."""
         return module
@@ -117,6 +121,13 @@ class Ranks(LocalRanks):
         rows = [part[: int(n)].to(t.device) for part, n in zip(parts, counts)]
         rows[self.rank] = t
         return torch.cat(rows)
+
+    def broadcast(self, state):
+        for value in state.values():
+            t = value.detach().to(self._comm)
+            dist.broadcast(t, src=0)
+            value.copy_(t)
+        return state
 
     def merge_moments(self, moments):
         n_rows, mean, m2 = moments

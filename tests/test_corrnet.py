@@ -1,5 +1,6 @@
 """Behaviour of the CorrNet estimator: API, numbers, numerics, errors."""
 
+import copy
 import io
 import pickle
 import warnings
@@ -180,6 +181,79 @@ def test_early_stopping_restores_best_weights():
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
+def _spy_runs(monkeypatch, bonus=(0.0, 0.0)):
+    """Record each training run of a fit: its starting and final weights,
+    whether the optimiser's state was empty, its validation scores; and add
+    ``bonus[i]`` to run i's held-out scores, to choose which run wins."""
+    runs, run = [], CorrNet._run
+
+    def spy(self, data, scorer, *args):
+        i = len(runs)
+        record = {"start": copy.deepcopy(self.module_.state_dict()),
+                  "fresh_optimizer": not self._optimizer.state}  # fmt: skip
+
+        def scored():
+            score, error = scorer()
+            return score + bonus[i], error
+
+        run(self, data, scored if scorer is not None else None, *args)
+        record.update(end=copy.deepcopy(self.module_.state_dict()),
+                      scores=self.validation_scores_)  # fmt: skip
+        runs.append(record)
+
+    monkeypatch.setattr(CorrNet, "_run", spy)
+    return runs
+
+
+def _same_weights(a, b):
+    return all(torch.equal(a[key], b[key]) for key in a)
+
+
+@pytest.mark.parametrize("winner, bonus", [("cca", (1.0, 0.0)), ("random", (0.0, 1.0))])
+def test_auto_start_keeps_the_run_that_scores_better(monkeypatch, winner, bonus):
+    """With early stopping, init="auto" trains from the linear start, then
+    from the module's initial random weights (an init="random" fit's) with a
+    fresh optimiser, and keeps the weights, scores and start of the run
+    that scored higher on the held-out rows."""
+    X, Y = two_views(noise=1.0)
+    settings = dict(early_stopping=True, max_iter=4, n_iter_no_change=np.inf)
+    runs = _spy_runs(monkeypatch, bonus)
+    model = fitted(X, Y, **settings)
+    assert len(runs) == 2 and all(run["fresh_optimizer"] for run in runs)
+    linear, random_run = runs
+    assert not _same_weights(linear["start"], random_run["start"])
+    kept = linear if winner == "cca" else random_run
+    assert model.init_ == winner
+    assert _same_weights(model.module_.state_dict(), kept["end"])
+    assert model.validation_scores_ == kept["scores"]
+    assert (model.linear_start_ridge_ is None) == (winner == "random")
+    runs.clear()
+    fitted(X, Y, init="random", **settings)
+    assert _same_weights(runs[0]["start"], random_run["start"])
+
+
+@pytest.mark.parametrize(
+    "params, start",
+    [
+        ({"init": "cca"}, "cca"),
+        ({"init": "random"}, "random"),
+        ({"early_stopping": False}, "cca"),
+        ({"checkpoint_path": "fit.pt"}, "cca"),
+        ({"hidden_layer_sizes": ()}, "cca"),
+    ],
+)
+def test_auto_start_trains_once_where_it_cannot_compare(
+    monkeypatch, tmp_path, params, start
+):
+    """A set init, no held-out rows, a checkpoint to resume, or a linear
+    network (the CCA start is its optimum): one run."""
+    if "checkpoint_path" in params:
+        params = {"checkpoint_path": str(tmp_path / params["checkpoint_path"])}
+    runs = _spy_runs(monkeypatch)
+    model = fitted(*two_views(), **{"early_stopping": True, "max_iter": 2, **params})
+    assert len(runs) == 1 and model.init_ == start
+
+
 @pytest.mark.parametrize(
     "n_rows, validated, trained", [(1_000, True, True), (990, False, False)]
 )
@@ -211,7 +285,7 @@ def test_cca_docstring_example_fits_without_warnings():
     "n_features, params, n_draws, extended",
     [
         (5, {}, 4, PLS_RIDGES),
-        (5, {"early_stopping": True}, 1, ()),
+        (5, {"early_stopping": True, "init": "cca"}, 1, ()),
         (513, {}, 1, PLS_RIDGES),
     ],
 )
@@ -430,7 +504,7 @@ def test_early_stopping_scores_with_one_blas_thread(monkeypatch):
 
     monkeypatch.setattr(skcorrnet._corrnet, "held_out_total_correlation", spy)
     with threadpool_limits(limits=2, user_api="blas"):
-        fitted(X, Y, early_stopping=True, max_iter=3)
+        fitted(X, Y, early_stopping=True, max_iter=3, init="cca")
         after = _blas_threads()
     assert len(seen) == 4  # the start and three epochs
     assert all(threads == [1] * len(threads) for threads in seen)
@@ -442,7 +516,8 @@ def test_early_stopping_score_fits_on_enough_rows_per_unit(
     monkeypatch, n_components, n_fit
 ):
     """The score's k x k CCA is fitted on a sample of the training rows: 80
-    per latent unit, at least 4096, drawn once per fit, none held out."""
+    per latent unit, at least 4096, drawn once per fit (both starts of
+    init="auto" are scored on it), none held out."""
     rng = np.random.default_rng(0)
     z = rng.normal(size=(6000, 1))
     X = np.hstack([z, rng.normal(size=(6000, 59))])
@@ -457,9 +532,10 @@ def test_early_stopping_score_fits_on_enough_rows_per_unit(
     monkeypatch.setattr(skcorrnet._corrnet, "held_out_total_correlation", spy)
     fitted(X, Y, n_components=n_components, early_stopping=True, max_iter=1,
            hidden_layer_sizes=(8,))  # fmt: skip
-    (fit_rows, score_rows), (again, _) = seen
+    (fit_rows, score_rows), *again = seen
+    assert len(again) == 3  # each start, then an epoch from it
     assert len(fit_rows) == n_fit == len(np.unique(fit_rows))
-    assert np.array_equal(fit_rows, again)
+    assert all(np.array_equal(fit_rows, rows) for rows, _ in again)
     assert not np.isin(fit_rows, score_rows).any()
 
 

@@ -93,6 +93,7 @@ def _same_model(a, b):
         and np.array_equal(a.x_std_, b.x_std_)
         and np.array_equal(a.y_mean_, b.y_mean_)
         and np.array_equal(a.canonical_correlations_, b.canonical_correlations_)
+        and a.init_ == b.init_
     )
 
 
@@ -100,7 +101,8 @@ def _same_model(a, b):
     "scenario", ["fit", "memmap", "missing", "partial", "after-errors"]
 )
 def test_ranks_end_with_identical_models(torchrun, scenario):
-    # fit: in-memory shards; memmap: row ranges of one memmap, early stopping;
+    # fit: in-memory shards; memmap: row ranges of one memmap, early stopping
+    # (init="auto" trains from both starts), each rank seeded differently;
     # missing: one-view rows and the ranking term; partial: 3 partial_fit
     # chunks per rank, each rank seeded differently (DDP starts every rank
     # from rank 0's weights); after-errors: a fit after the error scenarios.
