@@ -36,25 +36,18 @@ import argparse
 import logging
 
 import numpy as np
-from sklearn.cross_decomposition import CCA
 
 from _common import latent_factor_views, machine, markdown_table, save, summarise
-from _deep_peers import DeepPeer
 from skcorrnet import CorrNet
-from wide_views import ColumnsRidgeCCA, run
+from wide_views import K, peers, run
 
-K, N_TEST = 10, 2000
+N_TEST = 2000
 # (name, columns per view, training rows)
 SHAPES = (("200 ↔ 200, 1,400 rows", 200, 1400), ("1,000 ↔ 1,000, 5,000 rows", 1000, 5000))
 
 
 def competitors(seed, deep):
-    models = {
-        "sklearn CCA": lambda: CCA(n_components=K),
-        "ridge CCA (CV)": lambda: ColumnsRidgeCCA(seed),
-    }
-    if deep:
-        models["cca-zoo DCCA"] = lambda: DeepPeer("DCCA", K, seed=seed)
+    models = peers(seed, deep, "ridge CCA (CV)")
     models["CorrNet()"] = lambda: CorrNet(K, random_state=seed)
     models['CorrNet(init="random")'] = lambda: CorrNet(
         K, init="random", random_state=seed

@@ -64,13 +64,20 @@ class ColumnsRidgeCCA:
         return self.cca_.transform(Xs, Ys)
 
 
-def competitors(seed, deep):
+def peers(seed, deep, ridge_name):
+    """sklearn's CCA, the ridge CCA in the columns (named ``ridge_name``) and,
+    with ``deep``, cca-zoo's DCCA: the peers CorrNet is fitted beside."""
     models = {
         "sklearn CCA": lambda: CCA(n_components=K),
-        "ridge CCA (CV), in the columns": lambda: ColumnsRidgeCCA(seed),
+        ridge_name: lambda: ColumnsRidgeCCA(seed),
     }
     if deep:
         models["cca-zoo DCCA"] = lambda: DeepPeer("DCCA", K, seed=seed)
+    return models
+
+
+def competitors(seed, deep):
+    models = peers(seed, deep, "ridge CCA (CV), in the columns")
     models['CorrNet(init="random")'] = lambda: CorrNet(K, init="random", random_state=seed)
     models["CorrNet()"] = lambda: CorrNet(K, random_state=seed)
     return models
