@@ -2,10 +2,10 @@
 
 Encoders match CorrNet's default network: its hidden layers of ReLU units per
 view, then ``k`` linear outputs; DCCAE's decoders mirror them. Both train
-with Adam at CorrNet's default learning rate (``AUTO_RATE``, what
-``learning_rate_init="auto"`` gives at under 50 steps an epoch, as on every
-digits task), batch size and epoch budget (``max_iter``), read from
-``CorrNet()`` and skcorrnet so that they follow its defaults,
+with Adam at the rate ``learning_rate_init="auto"`` gives CorrNet in an
+epoch of as many steps (:func:`peer_rate`), and at CorrNet's default batch
+size and epoch budget (``max_iter``), read from ``CorrNet()`` and skcorrnet
+so that they follow its defaults,
 through Lightning, as cca-zoo's documentation shows. Their representations
 are read through ``transform(X, Y)``, as every competitor's.
 """
@@ -16,9 +16,15 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skcorrnet import CorrNet
-from skcorrnet._training import AUTO_RATE
+from skcorrnet._training import auto_rate
 
 _DEFAULTS = CorrNet().get_params()
+
+
+def peer_rate(lr, n_rows, batch_size):
+    """``lr``, or for None CorrNet's ``"auto"`` rate in an epoch of
+    ``n_rows`` rows in batches of ``batch_size``."""
+    return auto_rate(-(-n_rows // batch_size)) if lr is None else lr
 
 
 def _mlp(n_in, n_out, hidden):
@@ -35,7 +41,7 @@ class DeepPeer:
 
     def __init__(self, kind, n_components, hidden=_DEFAULTS["hidden_layer_sizes"],
                  epochs=_DEFAULTS["max_iter"], batch_size=_DEFAULTS["batch_size"],
-                 lr=AUTO_RATE, seed=0):  # fmt: skip
+                 lr=None, seed=0):  # fmt: skip
         self.kind = kind
         self.n_components = n_components
         self.hidden = tuple(hidden)
@@ -58,13 +64,13 @@ class DeepPeer:
         torch.manual_seed(self.seed)
         self.scalers_ = [StandardScaler().fit(X), StandardScaler().fit(Y)]
         views = self._views(X, Y)
-        k = self.n_components
+        k, rate = self.n_components, peer_rate(self.lr, len(X), self.batch_size)
         encoders = [_mlp(v.shape[1], k, self.hidden) for v in views]
         if self.kind == "DCCA":
-            self.model_ = DCCA(k, encoders, learning_rate=self.lr)
+            self.model_ = DCCA(k, encoders, learning_rate=rate)
         else:
             decoders = [_mlp(k, v.shape[1], self.hidden[::-1]) for v in views]
-            self.model_ = DCCAE(k, encoders, decoders, learning_rate=self.lr)
+            self.model_ = DCCAE(k, encoders, decoders, learning_rate=rate)
         loader = DataLoader(
             MultiviewDataset(views), batch_size=self.batch_size, shuffle=True,
             drop_last=len(views[0]) > self.batch_size,

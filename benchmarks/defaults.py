@@ -69,6 +69,9 @@ VARIANTS = {
     "correlation_weight=2 (paper)": {"correlation_weight": 2.0},
     "correlation_weight=0 (plain autoencoder)": {"correlation_weight": 0.0},
     "learning_rate_init=5e-3": {"learning_rate_init": 5e-3},
+    "learning_rate_init=1e-2 (auto's rate here until the sixteenth session)": {
+        "learning_rate_init": 1e-2
+    },
     "learning_rate_init=2e-2": {"learning_rate_init": 2e-2},
     "early_stopping=False": {"early_stopping": False},
     "n_iter_no_change=30": {"n_iter_no_change": 30},

@@ -14,7 +14,9 @@ distributed fit), never an n x d copy:
 - :func:`held_out_mean_reciprocal_rank`: the early-stopping score with a
   ranking term, retrieval among held-out rows in the same canonical space;
 - :func:`latent_moments`: the latents' moments, for the canonical rotation
-  (``CorrNet(canonical=True)``).
+  (``CorrNet(canonical=True)``);
+- :func:`cross_readouts`: least-squares decoders of each view from the
+  other view's latent, what ``predict`` and ``predict_x`` decode with.
 """
 
 import functools
@@ -406,3 +408,64 @@ def held_out_mean_reciprocal_rank(module, X, Y, stats, fit_rows, score_rows, ran
     count = max(count, 1)
     mean, variance = total / count, max(squares / count - (total / count) ** 2, 0.0)
     return float(mean), float(np.sqrt(variance / count))
+
+
+def cross_readouts(module, X, Y, stats, rows, ranks):
+    """Least-squares linear decoders of each view from the other's latent.
+
+    The regressions, with an intercept, of the standardised y (clipped, as
+    the decoders reconstruct it) on h(x), and of x on h(y), over ``rows``
+    (of every rank; None: all rows), from sums streamed in one pass.
+
+    Returns
+    -------
+    list of (weight, bias)
+        For x (from h(y)) then y (from h(x)): float64 arrays of shape
+        (width, k) and (width,), the decoder's linear map.
+    """
+    module.eval()
+    k = module.latent_bias.shape[0]
+    widths = (X.shape[1], Y.shape[1])
+    sums = [np.zeros(1 + sum(k + k * k + w * (k + 1) for w in widths))]
+
+    def block_sums(x, y):
+        hx = module.latent(module.pre_x(x)).double()
+        hy = module.latent(module.pre_y(y)).double()
+        parts = [torch.ones(1, dtype=torch.float64, device=hx.device) * len(hx)]
+        for h, target in ((hy, x), (hx, y)):
+            parts += [h.sum(0), h.T @ h, *_target_sums(target, h)]
+        return torch.cat([part.reshape(-1) for part in parts])[None]
+
+    def consume(block):
+        sums[0] += block[0]
+
+    with torch.no_grad():
+        map_batches(block_sums, [X, Y], stats, consume=consume, rows=rows)
+    return _solve_readouts(ranks.sum(sums[0]), k, widths)
+
+
+def _target_sums(target, h):
+    """Column sums of a (dense or sparse CSR) target block and its products
+    with the latents ``h``: (width,) and (width, k), float64."""
+    if target.layout == torch.strided:
+        target = target.double()
+        return target.sum(0), target.T @ h
+    coo = target.to_sparse_coo().double()
+    return torch.sparse.sum(coo, dim=0).to_dense(), torch.sparse.mm(coo.t(), h)
+
+
+def _solve_readouts(sums, k, widths):
+    """The regressions of :func:`cross_readouts` from its packed sums."""
+    n_rows, at = max(sums[0], 1.0), 1
+    readouts = []
+    for width in widths:
+        sizes = (k, k * k, width, width * k)
+        h_sum, hh, t_sum, th = np.split(sums[at : at + sum(sizes)], np.cumsum(sizes)[:-1])
+        at += sum(sizes)
+        h_mean, t_mean = h_sum / n_rows, t_sum / n_rows
+        cov_hh = hh.reshape(k, k) / n_rows - np.outer(h_mean, h_mean)
+        cov_th = th.reshape(width, k) / n_rows - np.outer(t_mean, h_mean)
+        # pinv: a latent unit constant on these rows gets no weight.
+        weight = cov_th @ np.linalg.pinv(cov_hh, rcond=1e-10, hermitian=True)
+        readouts.append((weight, t_mean - weight @ h_mean))
+    return readouts

@@ -41,6 +41,7 @@ from ._data import (
 from ._checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from ._canonical import (
     MAX_START_WIDTH,
+    cross_readouts,
     held_out_mean_reciprocal_rank,
     held_out_total_correlation,
     latent_moments,
@@ -84,7 +85,7 @@ _SCORE_FIT_ROWS_PER_UNIT, _MIN_SCORE_FIT_ROWS = 80, 4096
 _MIN_COMPONENT_SCALE = 1e-3
 # Version of the checkpoint layout (2: the training history as History.state;
 # 3: with the stopping rule's reference; 4: and its count of falling epochs).
-_CHECKPOINT_FORMAT = 4
+_CHECKPOINT_FORMAT = 5
 # The name of each view's data in messages.
 _NAMES = {"x": "X", "y": "y", None: "the components"}
 _INDEX = {"x": 0, "y": 1}
@@ -202,11 +203,15 @@ class CorrNet(
         Layers of each decoder's nonlinear branch, from the latent units
         outwards, which adds to the decoder's linear map. ``()``: linear
         decoders, as in the paper. ``"mirror"``: ``hidden_layer_sizes``
-        reversed, as in Deep CCA's autoencoder (DCCAE); ``predict`` and
-        ``inverse_transform`` then reconstruct better, but each step
-        decodes three latents into two views, so such decoders hold most of
-        a step's arithmetic (the user guide's "choosing the settings"
-        measures both sides).
+        reversed, as in Deep CCA's autoencoder (DCCAE); ``inverse_transform``
+        then reconstructs better, but each step decodes three latents into
+        two views, so such decoders hold most of a step's arithmetic (the
+        user guide's "choosing the settings" measures both sides). With
+        linear decoders, ``predict`` and ``predict_x`` do not decode through
+        them but through least-squares readouts, the regressions of each
+        view on the other's latent fitted after training on the rows of the
+        call (as the canonical rotation is); deeper decoders predict
+        themselves.
 
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation of the hidden layers.
@@ -365,13 +370,14 @@ class CorrNet(
         Maximum number of epochs (passes over the data) of ``fit``.
 
     learning_rate_init : float or "auto", default="auto"
-        Step size of the optimiser. ``"auto"``: 1e-2 in an epoch of up to 50
-        optimiser steps (``ceil(n_train / batch_size)``, n_train excluding the
-        rows held out for early stopping), and ``1e-2 * sqrt(50 / n_steps)``
-        in a longer one, so that the weights drift no further between two
-        early-stopping checks than in 50 steps at 1e-2 (the user guide shows
-        why: on many rows a fixed rate overshoots). A float is used at every
-        step.
+        Step size of the optimiser. ``"auto"``: ``1e-2 * sqrt(50 / n_steps)``
+        in an epoch of ``n_steps`` optimiser steps (``ceil(n_train /
+        batch_size)``, n_train excluding the rows held out for early
+        stopping), at most 2e-2 (up to 12 steps), so that the weights drift
+        no further between two early-stopping checks than in 50 steps at
+        1e-2 (the user guide shows why: on many rows a fixed rate
+        overshoots, and on a few thousand a rate held at 1e-2 stops short).
+        A float is used at every step.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
         The torch optimiser (the original CorrNet's is "rmsprop").
@@ -820,7 +826,9 @@ class CorrNet(
         run()
         if race:
             self._race_random_start(ranks.broadcast(random_start), run)
-        self._fit_canonical(X, Y, paired if present is not None else None, ranks)
+        paired_rows = paired if present is not None else None
+        self._fit_readouts(X, Y, paired_rows, ranks)
+        self._fit_canonical(X, Y, paired_rows, ranks)
         if streaming:
             self._save_stream(ranks)
         return self
@@ -990,6 +998,19 @@ class CorrNet(
         else:
             self.init_ = "random"
 
+    def _fit_readouts(self, X, Y, rows, ranks):
+        """The least-squares maps from each view's latent to the other view,
+        over the paired ``rows`` (None: all), that ``predict`` and
+        ``predict_x`` decode with where the decoders are linear: the
+        decoders serve the training loss, which shares each among three
+        latents and leaves it wherever early stopping ends (None with
+        deeper decoders, which predict themselves)."""
+        self._readouts = None
+        if not self._layer_sizes("decoder_layer_sizes"):
+            stats = self._stats_on_device()
+            readouts = cross_readouts(self.module_, X, Y, stats, rows, ranks)
+            self._readouts = dict(zip("xy", readouts))
+
     def _start_linear(self, X, Y, rows, ranks, final):
         """Set the network to the closed-form ridge CCA of the training rows;
         ``final``: no training follows, so the ridge's CV is worth more draws,
@@ -1101,10 +1122,12 @@ class CorrNet(
                     )
                 self._initialize(X, Y, _saved_moments(saved), device)
                 self._restore(saved, ranks)
-                self._rotation = saved["rotation"] and {
-                    v: tuple(np.asarray(a) for a in saved["rotation"][v])
-                    for v in ("x", "y")
-                }
+                self._rotation, self._readouts = (
+                    saved[name] and {
+                        v: tuple(np.asarray(a) for a in saved[name][v]) for v in "xy"
+                    }
+                    for name in ("rotation", "readouts")
+                )
                 self.canonical_correlations_ = saved["canonical_correlations_"]
                 if self.canonical_correlations_ is not None:
                     self.canonical_correlations_ = np.asarray(
@@ -1134,10 +1157,11 @@ class CorrNet(
             save_checkpoint(self.checkpoint_path, {**keys, **state, "rng": rngs})
 
     def _save_stream(self, ranks):
-        """After a ``partial_fit`` call: the state, the rotation, the chunks."""
+        """After a ``partial_fit`` call: the state, the rotation and
+        readouts, the chunks."""
         self._save(
             {"format": _CHECKPOINT_FORMAT, "chunks": self._stream,
-             "rotation": self._rotation,
+             "rotation": self._rotation, "readouts": self._readouts,
              "canonical_correlations_": self.canonical_correlations_},
             ranks,
         )  # fmt: skip
@@ -1359,8 +1383,11 @@ class CorrNet(
     def _reconstruct(self, source, target, A):
         """Rows of view ``target`` decoded from view ``source``, or from latents.
 
-        ``source`` is "x" or "y" for data of that view, None for latents.
+        ``source`` is "x" or "y" for data of that view (read out by least
+        squares where there are readouts), None for latents (decoded).
         """
+        if source is not None and self._readouts is not None:
+            return self._read_out(source, target, A)
         module, dtype = self._network(A)
         decode = module.decoder(target)
         if source is None:
@@ -1375,6 +1402,15 @@ class CorrNet(
                 [stats],
                 names=self._checked(A, source),
             )
+        mean, std = getattr(self, f"{target}_mean_"), getattr(self, f"{target}_std_")
+        out = _finite_output(out * std + mean, _NAMES[source])
+        return out.astype(output_dtype(A), copy=False)
+
+    def _read_out(self, source, target, A):
+        """Rows of view ``target`` from the latent of view ``source``'s data
+        ``A``, through the least-squares readout."""
+        weight, bias = self._readouts[target]
+        out = self._latent(source, A) @ weight.T + bias
         mean, std = getattr(self, f"{target}_mean_"), getattr(self, f"{target}_std_")
         out = _finite_output(out * std + mean, _NAMES[source])
         return out.astype(output_dtype(A), copy=False)
@@ -1457,6 +1493,10 @@ class CorrNet(
     def predict(self, X):
         """Reconstruct y from X alone.
 
+        With linear decoders (the default), y is the least-squares
+        regression of y on the x latent over the training rows, as CCA's
+        predict regresses y on its x scores; else the y decoder's output.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -1472,7 +1512,8 @@ class CorrNet(
         return y_pred.ravel() if self._predict_1d else y_pred
 
     def predict_x(self, y):
-        """Reconstruct X from y alone.
+        """Reconstruct X from y alone (through a least-squares readout, as
+        :meth:`predict`).
 
         Parameters
         ----------

@@ -49,14 +49,19 @@ def environment():
 
 
 def outputs(model, X, Y):
-    """A fitted model's recorded arrays: components, weights, histories."""
+    """A fitted model's recorded arrays: components, weights, readouts,
+    histories."""
     zx, zy = model.transform(X[_SHOWN], Y[_SHOWN])
     state = model.module_.state_dict()
+    readouts = model._readouts or {}
     return {
         "x_components": zx,
         "y_components": zy,
         "weights": np.concatenate(
             [state[k].detach().cpu().double().numpy().ravel() for k in sorted(state)]
+        ),
+        "readouts": np.concatenate(
+            [np.ravel(a) for view in sorted(readouts) for a in readouts[view]] or [[]]
         ),
         "loss_curve": np.asarray(model.loss_curve_),
         "validation_scores": np.asarray(model.validation_scores_ or []),
