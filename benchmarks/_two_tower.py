@@ -5,9 +5,8 @@ Written here, not in the package, as a user would write it (Radford et al.,
 of ReLU units, then ``k`` linear outputs), trained with the symmetric InfoNCE
 loss on the cosine similarities of the L2-normalised outputs, scaled by a
 learned temperature (initialised at 1/0.07 and capped at 100, as CLIP's).
-Adam at the rate ``learning_rate_init="auto"`` gives CorrNet in an epoch of
-as many steps (``_deep_peers.peer_rate``), and CorrNet's default batch size
-and epoch budget (read from ``CorrNet()``).
+Adam at the deep peers' rate (``_deep_peers.PEER_RATE``), and CorrNet's
+default batch size and epoch budget (read from ``CorrNet()``).
 """
 
 import math
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from _deep_peers import _DEFAULTS, _mlp, peer_rate
+from _deep_peers import _DEFAULTS, PEER_RATE, _mlp
 
 
 class TwoTower:
@@ -26,7 +25,7 @@ class TwoTower:
 
     def __init__(self, n_components, hidden=_DEFAULTS["hidden_layer_sizes"],
                  epochs=_DEFAULTS["max_iter"], batch_size=_DEFAULTS["batch_size"],
-                 lr=None, seed=0):  # fmt: skip
+                 lr=PEER_RATE, seed=0):  # fmt: skip
         self.n_components = n_components
         self.hidden = tuple(hidden)
         self.epochs = epochs
@@ -44,9 +43,7 @@ class TwoTower:
         )
         self.log_scale_ = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         params = [*self.towers_.parameters(), self.log_scale_]
-        optimiser = torch.optim.Adam(
-            params, lr=peer_rate(self.lr, len(X), self.batch_size)
-        )
+        optimiser = torch.optim.Adam(params, lr=self.lr)
         target = torch.arange(self.batch_size)
         for _ in range(self.epochs):
             for rows in torch.randperm(len(x), generator=gen).split(self.batch_size):

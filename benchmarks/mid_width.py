@@ -16,7 +16,8 @@ Models, side by side in one run:
 
 * ``sklearn CCA`` (NIPALS) and ``ridge CCA (CV)``, the closed-form ridge CCA
   of the standardised views, its ridge chosen as CorrNet's start chooses it;
-* cca-zoo's DCCA, with CorrNet's default encoders, batch, learning rate and
+* cca-zoo's DCCA, with CorrNet's default encoders and batch, the peers' learning rate
+  (``_deep_peers.PEER_RATE``) and
   100-epoch budget (``_deep_peers.py``; ``--no-deep`` leaves it out);
 * ``CorrNet()``;
 * ``CorrNet(init="random")``: the same network from random weights;

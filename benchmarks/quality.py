@@ -24,7 +24,7 @@ training rows (a well-regularised linear CCA), among the ridges CorrNet tries
 first (``RIDGES``, 1e-4 to 1 relative to the mean eigenvalue) and, as a
 second peer, among those and ``PLS_RIDGES`` (up to 1e4: nearly PLS, as
 cca-zoo's ``shrinkage`` reaches from 0, CCA, to 1, PLS); cca-zoo 4.0.1's DCCA and DCCAE
-(``_deep_peers.py``: CorrNet's widths, batch, learning rate and epoch budget;
+(``_deep_peers.py``: CorrNet's widths, batch and epoch budget, at 1e-2;
 ``--no-deep`` leaves them out); ``CorrNet(n_components=k)`` with every other
 setting at its default.
 

@@ -18,7 +18,8 @@ CLIP-style two-tower model (``_two_tower.py``, symmetric InfoNCE with a learned
 temperature); ``CorrNet()``; ``CorrNet(early_stopping=False)``, which trains
 on every row until the training loss settles (what early stopping guards
 against); ``CorrNet(ranking_weight=1)``. The deep models
-share CorrNet's default widths, epochs, batch and learning rate.
+share CorrNet's default widths, epochs and batch, at a learning rate of 1e-2
+(``_deep_peers.PEER_RATE``).
 Retrieval uses the cosine of what ``transform`` returns, ties counted against
 the true partner (``skcorrnet.metrics``). Held-out total correlation and fit
 seconds are reported alongside; recall@1 with its sd and its worst seed.

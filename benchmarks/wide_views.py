@@ -14,7 +14,8 @@ side in one run:
 * ``ridge CCA (CV), in the columns``: the closed-form ridge CCA of the full
   standardised views, its ridge chosen as CorrNet's start chooses it (5-fold CV
   over ``RIDGES``, one draw): the start a CorrNet would get in the columns;
-* cca-zoo's DCCA, with CorrNet's default encoders, batch, learning rate and
+* cca-zoo's DCCA, with CorrNet's default encoders and batch, the peers' learning rate
+  (``_deep_peers.PEER_RATE``) and
   100-epoch budget (``_deep_peers.py``; ``--no-deep`` leaves it out);
 * ``CorrNet(init="random")``: the start these views got before;
 * ``CorrNet()``: the start in the principal directions, then training.

@@ -210,8 +210,8 @@ class CorrNet(
         linear decoders, ``predict`` and ``predict_x`` do not decode through
         them but through least-squares readouts, the regressions of each
         view on the other's latent fitted after training on the rows of the
-        call (as the canonical rotation is); deeper decoders predict
-        themselves.
+        call and its paired rows (as the canonical rotation is); deeper
+        decoders predict themselves.
 
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation of the hidden layers.
@@ -377,7 +377,8 @@ class CorrNet(
         no further between two early-stopping checks than in 50 steps at
         1e-2 (the user guide shows why: on many rows a fixed rate
         overshoots, and on a few thousand a rate held at 1e-2 stops short).
-        A float is used at every step.
+        With a ranking term (``ranking_weight > 0``) at most 1e-2, where
+        held-out retrieval measures better. A float is used at every step.
 
     solver : {"adam", "rmsprop", "sgd"}, default="adam"
         The torch optimiser (the original CorrNet's is "rmsprop").
@@ -1494,8 +1495,9 @@ class CorrNet(
         """Reconstruct y from X alone.
 
         With linear decoders (the default), y is the least-squares
-        regression of y on the x latent over the training rows, as CCA's
-        predict regresses y on its x scores; else the y decoder's output.
+        regression of y on the x latent over the paired training rows, as
+        CCA's predict regresses y on its x scores; else the y decoder's
+        output.
 
         Parameters
         ----------

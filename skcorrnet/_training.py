@@ -352,10 +352,11 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
     return steps, parts, ranks.gather(padded)
 
 
-# learning_rate_init="auto": this rate up to AUTO_STEPS optimiser steps an
-# epoch, falling as 1 / sqrt(steps) beyond (1e-2 at 50 steps).
-AUTO_RATE = 2e-2
-AUTO_STEPS = 12.5
+# learning_rate_init="auto": 1e-2 at 50 optimiser steps an epoch, as
+# 1 / sqrt(steps) around, at most AUTO_RATE (up to AUTO_STEPS steps), or with
+# a ranking term at most RANKING_RATE.
+AUTO_RATE, AUTO_STEPS = 2e-2, 12.5
+RANKING_RATE = 1e-2
 # tol="auto" without early stopping: MLPRegressor's tol on the training loss.
 AUTO_LOSS_TOL = 1e-4
 # A validation score more than FALL_ERRORS of its standard errors below the
@@ -363,19 +364,22 @@ AUTO_LOSS_TOL = 1e-4
 FALL_ERRORS, FALL_EPOCHS = 3.0, 3
 
 
-def auto_rate(n_steps):
-    """``learning_rate_init="auto"``'s rate in an epoch of ``n_steps`` steps.
+def auto_rate(n_steps, ranking=False):
+    """``learning_rate_init="auto"``'s rate in an epoch of ``n_steps`` steps,
+    with a ranking term in the loss or not.
 
     It keeps the noise-driven drift of the weights between two validation
-    checks (one per epoch) at most what ``AUTO_STEPS`` steps at
-    ``AUTO_RATE`` give (as 50 steps at 1e-2): that drift grows as rate *
-    sqrt(steps). On many rows an epoch at a fixed rate can drift past the
-    best weights before early stopping sees them (``benchmarks/speed.py``);
-    on a few thousand rows an epoch holds few steps, and a rate held at 1e-2
-    left fits short of where early stopping's noisy checks let them reach
-    (``benchmarks/defaults.py``). Capped at ``AUTO_RATE``.
+    checks (one per epoch) at most what 50 steps at 1e-2 give (``AUTO_STEPS``
+    at ``AUTO_RATE``): that drift grows as rate * sqrt(steps). On many rows
+    an epoch at a fixed rate can drift past the best weights before early
+    stopping sees them (``benchmarks/speed.py``); on a few thousand rows an
+    epoch holds few steps, and a rate held at 1e-2 left fits short of where
+    early stopping's noisy checks let them reach (``benchmarks/defaults.py``).
+    Capped at ``AUTO_RATE``, or ``RANKING_RATE`` with a ranking term, whose
+    held-out retrieval fell at 2e-2 (``benchmarks/ranking.py``).
     """
-    return AUTO_RATE * min(1.0, (AUTO_STEPS / max(n_steps, 1)) ** 0.5)
+    ceiling = RANKING_RATE if ranking else AUTO_RATE
+    return min(ceiling, AUTO_RATE * (AUTO_STEPS / max(n_steps, 1)) ** 0.5)
 
 
 @dataclass(frozen=True)
@@ -385,6 +389,7 @@ class Schedule(Settings):
 
     batch_size: int
     learning_rate_init: object  # float or "auto"
+    ranking_weight: float
     max_iter: int
     tol: object  # float or "auto"
     n_iter_no_change: float
@@ -395,7 +400,7 @@ class Schedule(Settings):
         (``"auto"``: :func:`auto_rate`'s)."""
         if self.learning_rate_init != "auto":
             return self.learning_rate_init
-        return auto_rate(n_steps)
+        return auto_rate(n_steps, ranking=self.ranking_weight > 0)
 
     def tolerance(self, standard_error=None):
         """The least improvement that counts: ``tol``, or for ``"auto"`` the

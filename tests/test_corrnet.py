@@ -417,6 +417,9 @@ def test_auto_learning_rate_bounds_the_drift_of_an_epoch(n_steps, more):
     assert rate == 2e-2 if n_steps <= 12 else rate < 2e-2
     assert rate * n_steps**0.5 <= 1e-2 * 50**0.5 * (1 + 1e-12)
     assert schedule.rate(50) == pytest.approx(1e-2, rel=1e-12)
+    # With a ranking term, at most 1e-2: the same rate from 50 steps on.
+    ranking = Schedule.from_params(CorrNet(ranking_weight=1.0).get_params())
+    assert ranking.rate(n_steps) == min(rate, 1e-2)
     assert schedule.rate(n_steps + more) <= rate
     fixed = Schedule.from_params(CorrNet(learning_rate_init=0.3).get_params())
     assert fixed.rate(n_steps) == 0.3
@@ -868,6 +871,18 @@ def test_readouts_are_least_squares_maps_between_the_views(views, method):
         np.testing.assert_allclose(model._readouts[target][0], weight, atol=1e-6)
         np.testing.assert_allclose(model._readouts[target][1], bias, atol=1e-6)
     assert _same_weights(model.module_.state_dict(), decoders)
+
+
+def test_readouts_of_a_semi_paired_fit_regress_on_its_paired_rows(views):
+    # The y-only rows have no x latent to regress y on: only paired rows count.
+    X, Y = views
+    X = X.copy()
+    X[:20] = np.nan  # y-only rows
+    model = fitted(X, Y, allow_missing_views=True, input_clip=None)
+    standardised = (Y[20:] - model.y_mean_) / model.y_std_
+    weight, bias = _least_squares(model._latent("x", X[20:]), standardised)
+    np.testing.assert_allclose(model._readouts["y"][0], weight, atol=1e-6)
+    np.testing.assert_allclose(model._readouts["y"][1], bias, atol=1e-6)
 
 
 def test_predict_is_the_regression_of_y_on_the_x_latent(views):
