@@ -84,7 +84,8 @@ _SCORE_FIT_ROWS_PER_UNIT, _MIN_SCORE_FIT_ROWS = 80, 4096
 # that inverse_transform stays finite for an uncorrelated component.
 _MIN_COMPONENT_SCALE = 1e-3
 # Version of the checkpoint layout (2: the training history as History.state;
-# 3: with the stopping rule's reference; 4: and its count of falling epochs).
+# 3: with the stopping rule's reference; 4: and its count of falling epochs;
+# 5: a stream's least-squares readouts).
 _CHECKPOINT_FORMAT = 5
 # The name of each view's data in messages.
 _NAMES = {"x": "X", "y": "y", None: "the components"}
@@ -209,9 +210,9 @@ class CorrNet(
         user guide's "choosing the settings" measures both sides). With
         linear decoders, ``predict`` and ``predict_x`` do not decode through
         them but through least-squares readouts, the regressions of each
-        view on the other's latent fitted after training on the rows of the
-        call and its paired rows (as the canonical rotation is); deeper
-        decoders predict themselves.
+        view on the other's latent, fitted after training on the call's
+        paired rows (as the canonical rotation is); deeper decoders predict
+        themselves.
 
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation of the hidden layers.
@@ -1387,8 +1388,8 @@ class CorrNet(
         ``source`` is "x" or "y" for data of that view (read out by least
         squares where there are readouts), None for latents (decoded).
         """
-        if source is not None and self._readouts is not None:
-            return self._read_out(source, target, A)
+        if source is not None and getattr(self, "_readouts", None) is not None:
+            return self._read_out(source, target, A)  # (None in older pickles)
         module, dtype = self._network(A)
         decode = module.decoder(target)
         if source is None:
