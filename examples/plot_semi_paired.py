@@ -13,8 +13,8 @@ term, on held-out digits.
 
    Measured over 10 seeds (``benchmarks/semi_paired.py``), the one-view rows leave held-out
    total correlation level at 10% paired (4.47 against 4.48 for the paired rows alone) and
-   raise R² slightly (0.005 against −0.004); they help more when pairs are scarcer (at 5%,
-   3.72 against 3.68, R² −0.076 against −0.129). One split varies a lot around those means:
+   raise R² slightly (0.143 against 0.138); they help more when pairs are scarcer (at 5%,
+   3.72 against 3.68, R² 0.048 against 0.037). One split varies a lot around those means:
    check on your own data before relying on them.
 """
 

@@ -66,8 +66,11 @@ __all__ = ["CorrNet"]
 
 # early_stopping="auto" validates training when the held-out fraction of the
 # paired rows would hold at least this many rows; below, the linear start is
-# the model (too few rows to tell a better network from noise).
-_MIN_VALIDATION_ROWS = 100
+# the model (too few rows to tell a better network from noise). Down to 30
+# (300 paired rows) training gains far more on nonlinear views than it can
+# lose on linear ones, as a trained epoch must beat the start by tol to
+# replace it (benchmarks/few_rows.py).
+_MIN_VALIDATION_ROWS = 30
 # Where the linear start is the model (too few rows to validate training), its
 # ridge's CV scores are summed over this many draws of the folds, which
 # steadies the choice on few rows (benchmarks/ridge_choice.py), for views up
@@ -85,8 +88,8 @@ _SCORE_FIT_ROWS_PER_UNIT, _MIN_SCORE_FIT_ROWS = 80, 4096
 _MIN_COMPONENT_SCALE = 1e-3
 # Version of the checkpoint layout (2: the training history as History.state;
 # 3: with the stopping rule's reference; 4: and its count of falling epochs;
-# 5: a stream's least-squares readouts).
-_CHECKPOINT_FORMAT = 5
+# 5: a stream's least-squares readouts; 6: the start's margin).
+_CHECKPOINT_FORMAT = 6
 # The name of each view's data in messages.
 _NAMES = {"x": "X", "y": "y", None: "the components"}
 _INDEX = {"x": 0, "y": 1}
@@ -408,12 +411,17 @@ class CorrNet(
         the score is retrieval instead: the mean reciprocal rank of each
         held-out row's partner among up to 1,000 held-out rows (per process),
         both directions, by cosine in the space ``transform`` returns. The
-        starting weights are scored too, so a fit never keeps weights that
-        score below its start. ``"auto"``: on
-        when the held-out rows would number at least 100; below that, with a
-        CCA start (``init``), there are too few rows to tell a better network
-        from noise and the model is the linear start (``n_iter_`` is 0); with
-        a random start, off. ``partial_fit`` never holds rows out.
+        starting weights are scored too, and an epoch replaces them only by
+        beating their score by ``tol``: a fit never keeps weights that score
+        below its start, nor trained weights that gain less than ``tol`` on
+        it. Where the start kept is the CCA start, it is refitted as without
+        early stopping (on every row, its ridge cross-validated as when it is
+        the whole model). ``"auto"``: on when the held-out rows would number
+        at least 30 (300 paired rows at the default ``validation_fraction``);
+        below that, with a CCA start (``init``), there are too few rows to
+        tell a better network from noise and the model is the linear start
+        (``n_iter_`` is 0); with a random start, off. ``partial_fit`` never
+        holds rows out.
 
     validation_fraction : float, default=0.1
         Proportion of rows held out for early stopping.
@@ -828,6 +836,9 @@ class CorrNet(
         run()
         if race:
             self._race_random_start(ranks.broadcast(random_start), run)
+        if linear and early and self.init_ == "cca" and self._history.kept_start:
+            self._start_linear(X, Y, paired, ranks, final=True)  # no epoch beat it
+            self._keep_float64_copy()
         paired_rows = paired if present is not None else None
         self._fit_readouts(X, Y, paired_rows, ranks)
         self._fit_canonical(X, Y, paired_rows, ranks)
@@ -978,8 +989,10 @@ class CorrNet(
         """Train again from ``random_start`` (the module's initial random
         weights, rank 0's in a distributed fit) with a fresh optimiser state
         and history; keep whichever of the two runs scored better on the
-        held-out rows (the linear start's on a tie). Every rank sees the same
-        scores, so all keep the same."""
+        held-out rows (the linear start's on a tie; where the linear run kept
+        its start, the random run must beat it by the start's ``tol``, as its
+        own epochs had to). Every rank sees the same scores, so all keep the
+        same."""
         linear = (
             copy.deepcopy(self.module_.state_dict()),
             copy.deepcopy(self._optimizer.state_dict()),
@@ -991,7 +1004,8 @@ class CorrNet(
         self._history = History()
         self.linear_start_ridge_ = None
         run()
-        if linear[2].best_validation_score_ >= self._history.best_validation_score_:
+        bar = linear[2].best_validation_score_ + (linear[2].start_margin or 0.0)
+        if bar >= self._history.best_validation_score_:
             self.module_.load_state_dict(linear[0])
             self._optimizer.load_state_dict(linear[1])
             self._history, self.linear_start_ridge_ = linear[2], linear[3]

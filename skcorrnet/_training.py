@@ -437,7 +437,8 @@ class History:
     # Estimator attributes (published after a run), then private state.
     PUBLIC = ("n_iter_", "loss_", "loss_curve_", "loss_terms_", "best_loss_",
               "validation_scores_", "best_validation_score_")  # fmt: skip
-    STATE = PUBLIC + ("no_improvement_count", "reference", "falling_count")
+    STATE = PUBLIC + ("no_improvement_count", "reference", "falling_count",
+                      "start_margin")  # fmt: skip
 
     def __init__(self):
         self.n_iter_, self.loss_, self.loss_curve_ = 0, None, []
@@ -449,6 +450,7 @@ class History:
         self.validation_scores_ = self.best_validation_score_ = None
         self.best_loss_, self.reference, self.no_improvement_count = np.inf, -np.inf, 0
         self.falling_count = None  # counted from the first gain of tol
+        self.start_margin = None  # while the best weights are the start's
 
     def start_validation(self):
         """Score held-out rows from now on (once per estimator, kept by warm starts)."""
@@ -462,9 +464,19 @@ class History:
         if self.validation_scores_ is not None:
             self._judge_by_loss()
 
-    def start_score(self, score):
-        """The starting weights' validation score: the first best and reference."""
+    def start_score(self, score, margin):
+        """The starting weights' validation score: the first best and
+        reference; an epoch replaces the starting weights only by beating it
+        by ``margin`` (``tol``: a smaller gain is not evidence that training
+        improved on them)."""
         self.best_validation_score_ = self.reference = score
+        self.start_margin = margin
+
+    @property
+    def kept_start(self):
+        """Whether the best weights are still the starting ones (with early
+        stopping: no epoch has beaten them by ``start_margin``)."""
+        return self.start_margin is not None
 
     def add_epoch(self, terms):
         """Add an epoch's loss and terms; a non-finite loss is an error."""
@@ -490,9 +502,9 @@ class History:
         else:
             value = score
             self.validation_scores_.append(score)
-            improved = score > self.best_validation_score_
+            improved = score > self.best_validation_score_ + (self.start_margin or 0.0)
             if improved:
-                self.best_validation_score_ = score
+                self.best_validation_score_, self.start_margin = score, None
         if value >= self.reference + tol:
             self.reference, self.no_improvement_count, self.falling_count = value, 0, 0
         else:
@@ -595,7 +607,8 @@ class Trainer:
         X, Y = stage_on_device(X, device), stage_on_device(Y, device)
         best_state, done, finished = resume or (None, 0, False)
         if scorer is not None and history.best_validation_score_ == -np.inf:
-            history.start_score(scorer()[0])
+            score, error = scorer()
+            history.start_score(score, self.schedule.tolerance(error))
             best_state = copy.deepcopy(self.module.state_dict())
         verbose = self.schedule.verbose and self.ranks.rank == 0
         epoch_rows = int(self.ranks.sum([len(rows)])[0])  # of every rank

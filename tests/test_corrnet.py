@@ -184,17 +184,19 @@ def test_early_stopping_restores_best_weights():
 def _spy_runs(monkeypatch, bonus=(0.0, 0.0)):
     """Record each training run of a fit: its starting and final weights,
     whether the optimiser's state was empty, its validation scores; and add
-    ``bonus[i]`` to run i's held-out scores, to choose which run wins."""
+    ``bonus[i]`` to the held-out scores of run i's epochs (not its start's),
+    to choose which run wins."""
     runs, run = [], CorrNet._run
 
     def spy(self, data, scorer, *args):
-        i = len(runs)
+        i, calls = len(runs), []
         record = {"start": copy.deepcopy(self.module_.state_dict()),
                   "fresh_optimizer": not self._optimizer.state}  # fmt: skip
 
         def scored():
             score, error = scorer()
-            return score + bonus[i], error
+            calls.append(score)
+            return score + (bonus[i] if len(calls) > 1 else 0.0), error
 
         run(self, data, scored if scorer is not None else None, *args)
         record.update(end=copy.deepcopy(self.module_.state_dict()),
@@ -239,6 +241,45 @@ def test_auto_start_keeps_the_run_that_scores_better(monkeypatch, winner, bonus)
     assert _same_weights(runs[0]["start"], random_run["start"])
 
 
+def test_a_start_no_epoch_beats_is_refitted_on_every_row(monkeypatch):
+    """Where no epoch of either run beats the CCA start's held-out score by
+    tol, the model is the CCA start refitted as when it is the whole model:
+    on every paired row (the held-out ones too), its ridge cross-validated
+    over four draws."""
+    X, Y = two_views(noise=1.0)
+    starts, start_linear = [], CorrNet._start_linear
+
+    def spy(self, X, Y, rows, ranks, final):
+        start_linear(self, X, Y, rows, ranks, final)
+        starts.append((rows, final, copy.deepcopy(self.module_.state_dict())))
+
+    monkeypatch.setattr(CorrNet, "_start_linear", spy)
+    _spy_runs(monkeypatch, bonus=(-100.0, -100.0))  # every epoch scores low
+    model = fitted(X, Y, early_stopping=True, max_iter=3, n_iter_no_change=np.inf)
+    assert model.init_ == "cca" and model.n_iter_ == 3
+    (train_rows, first, _), (rows, final, state) = starts
+    assert not first and final and len(train_rows) == 270
+    np.testing.assert_array_equal(rows, np.arange(300))
+    assert _same_weights(_encoders(model.module_.state_dict()), _encoders(state))
+
+
+@given(st.floats(0.5, 5.0), st.lists(st.floats(-10.0, 10.0), min_size=1, max_size=10))
+def test_an_epoch_replaces_the_start_only_by_its_margin(margin, scores):
+    """The first best epoch must beat the start by ``margin`` (tol); from
+    then on any higher score is the best."""
+    history = History()
+    history.start_validation()
+    history.start_score(0.0, margin)
+    best, left = 0.0, False
+    for score in scores:
+        improved = history.improved(score, margin)
+        assert improved == (score > (best if left else best + margin))
+        if improved:
+            best, left = score, True
+        assert history.kept_start is not left
+        assert history.best_validation_score_ == best
+
+
 @pytest.mark.parametrize(
     "params, start",
     [
@@ -262,10 +303,10 @@ def test_auto_start_trains_once_where_it_cannot_compare(
 
 
 @pytest.mark.parametrize(
-    "n_rows, validated, trained", [(1_000, True, True), (990, False, False)]
+    "n_rows, validated, trained", [(300, True, True), (290, False, False)]
 )
 def test_auto_early_stopping_follows_the_row_count(n_rows, validated, trained):
-    """"auto" holds out rows when at least 100 would be held out, and below
+    """"auto" holds out rows when at least 30 would be held out, and below
     that keeps the linear start (no epoch is trained)."""
     X, Y = two_views(n_samples=n_rows, seed=0)
     model = CorrNet(
@@ -305,9 +346,9 @@ def test_a_start_that_is_the_model_cross_validates_over_four_draws(
     over 512 columns, take one draw; a start that training follows keeps to
     RIDGES."""
     rng = np.random.default_rng(0)
-    z = rng.normal(size=(300, 1))
-    X = z + rng.normal(size=(300, n_features))
-    Y = z + rng.normal(size=(300, 4))
+    z = rng.normal(size=(290, 1))  # too few rows to validate training
+    X = z + rng.normal(size=(290, n_features))
+    Y = z + rng.normal(size=(290, 4))
     seen = []
     choose = skcorrnet._canonical.choose_ridge
 
@@ -317,26 +358,26 @@ def test_a_start_that_is_the_model_cross_validates_over_four_draws(
 
     monkeypatch.setattr(skcorrnet._canonical, "choose_ridge", spy)
     model = CorrNet(n_components=2, random_state=0, max_iter=1, **params).fit(X, Y)
-    ((draws, args, kwargs),) = seen
+    draws, args, kwargs = seen[0]  # (early stopping may refit a kept start)
     assert kwargs == {"extended": extended}
     assert len(draws) == n_draws and all(len(folds) == 5 for folds in draws)
-    n_train = 300 if "early_stopping" not in params else 270
+    n_train = 290 if "early_stopping" not in params else 261
     assert all(sum(m.n_rows for m in folds) == n_train for folds in draws)
     sums = {tuple(m.summary()[1][:2].round(12)) for folds in draws for m in folds}
     assert len(sums) == 5 * n_draws  # the draws split the rows differently
-    assert model.linear_start_ridge_ == choose(draws, *args, **kwargs)
+    last_draws, last_args, last_kwargs = seen[-1]
+    assert model.linear_start_ridge_ == choose(last_draws, *last_args, **last_kwargs)
 
 
-def test_linear_start_is_the_closed_form_ridge_cca(views):
+def test_linear_start_is_the_closed_form_ridge_cca():
     """Before any epoch, the network is the ridge CCA of the standardised
     (and clipped) views: its latents are that CCA's variates."""
     from skcorrnet._linear_cca import fit_linear_cca
 
-    X, Y = views
-    X = X.copy()
+    X, Y = two_views(n_samples=290)
     X[0, 0] = X[:, 0].mean() + 30 * X[:, 0].std()  # clipped at 5 sd
     model = CorrNet(n_components=2, random_state=0, device="cpu").fit(X, Y)
-    assert model.n_iter_ == 0  # 300 rows: too few to validate training
+    assert model.n_iter_ == 0  # 290 rows: too few to validate training
     assert model.loss_ is None and model.loss_curve_ == []
     Xs = np.clip((X - model.x_mean_) / model.x_std_, -5.0, 5.0)
     Ys = np.clip((Y - model.y_mean_) / model.y_std_, -5.0, 5.0)
@@ -461,7 +502,7 @@ def test_stopping_counts_epochs_since_a_gain_of_tol(tol, plateau):
     an epoch. Integer scores keep the comparisons exact."""
     history = History()
     history.start_validation()
-    history.start_score(0.0)
+    history.start_score(0.0, 0.0)
     counts = []
     for score in range(1, 41):
         assert history.improved(float(score), float(tol))  # the best so far
@@ -482,7 +523,7 @@ def test_a_score_falling_past_its_errors_stops_three_epochs_after_its_fall(dip, 
     ``n_iter_no_change`` (but infinity) allows."""
     history = History()
     history.start_validation()
-    history.start_score(0.0)
+    history.start_score(0.0, 0.0)
     for _ in range(5):  # leaving the start
         history.improved(-3.0 - dip, 1.0, 1.0)
     assert history.no_improvement_count == 5 and not history.exhausted(10)

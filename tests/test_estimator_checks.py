@@ -2,7 +2,7 @@
 
 The instances train (``early_stopping=False``, or ``True``); the defaults
 instance fits the checks' small data sets as their closed-form linear start
-(``early_stopping="auto"`` holds out no rows from fewer than 1,000), so its
+(``early_stopping="auto"`` holds out no rows from fewer than 300), so its
 ``n_iter_`` is 0, which two checks refuse by design.
 """
 

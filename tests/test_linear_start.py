@@ -370,13 +370,13 @@ def test_a_view_wider_than_the_start_s_limit_starts_in_its_principal_directions(
     monkeypatch.setattr(skcorrnet._canonical, "MAX_START_WIDTH", 20)
     monkeypatch.setattr(skcorrnet._canonical, "PRINCIPAL_DIRECTIONS", 3)
     rng = np.random.default_rng(0)
-    z = rng.normal(size=(300, 3)) * [4.0, 3.0, 2.0]
-    X = z @ np.linalg.qr(rng.normal(size=(40, 3)))[0].T + rng.normal(size=(300, 40))
-    Y = z @ rng.normal(size=(3, 6)) + rng.normal(size=(300, 6))
+    z = rng.normal(size=(290, 3)) * [4.0, 3.0, 2.0]
+    X = z @ np.linalg.qr(rng.normal(size=(40, 3)))[0].T + rng.normal(size=(290, 40))
+    Y = z @ rng.normal(size=(3, 6)) + rng.normal(size=(290, 6))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model = CorrNet(n_components=2, random_state=0, canonical=False).fit(X, Y)
-    assert model.n_iter_ == 0  # 300 rows: the start is the model
+    assert model.n_iter_ == 0  # 290 rows: the start is the model
     Xs = np.clip((X - model.x_mean_) / model.x_std_, -5.0, 5.0)
     Ys = np.clip((Y - model.y_mean_) / model.y_std_, -5.0, 5.0)
     Xs, Ys = Xs - Xs.mean(axis=0), Ys - Ys.mean(axis=0)
@@ -388,7 +388,7 @@ def test_a_view_wider_than_the_start_s_limit_starts_in_its_principal_directions(
     x, y = model.transform(X, Y)
     for got, want in zip((x, y), cca.transform(Xs @ basis, Ys)):
         sign = np.where((got * want).sum(axis=0) < 0, -1.0, 1.0)
-        np.testing.assert_allclose(got * sign, want, atol=1e-4)
+        np.testing.assert_allclose(got * sign, want, atol=2e-4)  # float32 weights
 
 
 def test_units_beyond_the_principal_directions_keep_their_random_weights(monkeypatch):
@@ -397,9 +397,9 @@ def test_units_beyond_the_principal_directions_keep_their_random_weights(monkeyp
     encoder weights, as units beyond min(n_features) do."""
     monkeypatch.setattr(skcorrnet._canonical, "MAX_START_WIDTH", 20)
     monkeypatch.setattr(skcorrnet._canonical, "PRINCIPAL_DIRECTIONS", 3)
-    X, Y = two_views(n_samples=300, p=40, q=6, seed=0)
+    X, Y = two_views(n_samples=290, p=40, q=6, seed=0)
     model = CorrNet(n_components=5, random_state=0, canonical=False).fit(X, Y)
-    assert model.n_iter_ == 0
+    assert model.n_iter_ == 0  # 290 rows: the start is the model
     weights = model.module_.encoder_x.linear.weight.detach().numpy()
     norms = np.linalg.norm(weights, axis=1)
     assert np.all(norms > 0.1)
