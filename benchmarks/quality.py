@@ -8,7 +8,11 @@ Tasks (a 70/30 split per seed, stratified for digits):
 * ``2factor``: scikit-learn's compare-cross-decomposition data (500 rows, 4
   features per view sharing 2 latent factors, 50/50 split), k = 2;
 * ``linnerud``: scikit-learn's linnerud (20 rows, 3 vs 3 features), k = 1,
-  2, 3, repeated splits;
+  2, 3, one split per seed (6 held-out rows), and ``linnerud, 10 splits``:
+  each seed's figure the mean over 10 splits (the seed's own and 9 more);
+* ``cancer``: scikit-learn's breast-cancer data, real measurements of cell
+  nuclei: the mean of 10 features over each sample's nuclei vs their worst
+  (largest) values (569 rows, 10 vs 10), k = 3, 5;
 * ``nonlinear``: digits pixels vs a nonlinear descriptor of the same image
   (squares of 32 fixed random projections of the standardised pixels), k=10;
 * ``wide``: fewer rows than features, the shape of a biology study: 40 rows,
@@ -47,7 +51,7 @@ import warnings
 
 import numpy as np
 from sklearn.cross_decomposition import CCA
-from sklearn.datasets import load_linnerud
+from sklearn.datasets import load_breast_cancer, load_linnerud
 from sklearn.model_selection import train_test_split
 
 from _common import (
@@ -68,6 +72,9 @@ from skcorrnet.metrics import total_correlation
 
 FIGURES = ["total_corr", "worst_seed", "fit_s"]
 WIDE_FACTORS = (0.9, 0.7, 0.5)
+# Splits per seed of "linnerud, 10 splits": split r of seed s has random state
+# s + 100 r (r = 0 is the one-split task's).
+LINNERUD_SPLITS = 10
 
 
 def competitors(k, seed, deep, hidden=None):
@@ -100,22 +107,44 @@ def evaluate(model, X, Y, Xt, Yt):
     return {"total_corr": total_correlation(a, b, at, bt), "fit_s": fit_s}
 
 
+def run_seed(task, data, k, seed, deep, hidden):
+    """Each model's figures on one seed of a task: their means over the
+    seed's splits (split r at random state seed + 100 r)."""
+    X_all, Y_all, strata, _, test_size, n_splits = data
+    figures = {}
+    for r in range(n_splits):
+        X, Xt, Y, Yt = train_test_split(
+            X_all, Y_all, test_size=test_size, random_state=seed + 100 * r,
+            stratify=strata,
+        )
+        for name, model in competitors(k, seed, deep, hidden).items():
+            figures.setdefault(name, []).append(evaluate(model, X, Y, Xt, Yt))
+    return [
+        {"task": task, "k": k, "seed": seed, "model": name,
+         **{fig: float(np.mean([e[fig] for e in entries])) for fig in ("total_corr", "fit_s")}}
+        for name, entries in figures.items()
+    ]  # fmt: skip
+
+
 def tasks(quick):
-    """name -> (X, Y, stratification or None, ks, test fraction)."""
+    """name -> (X, Y, stratification or None, ks, test fraction, splits per seed)."""
     digits = digits_tasks()
     out = {
-        "halves": (*digits["halves"], [10] if quick else [5, 10, 20], 0.3),
-        "label": (*digits["label"], [9] if quick else [5, 9], 0.3),
-        "nonlinear": (*digits["nonlinear"], [10], 0.3),
+        "halves": (*digits["halves"], [10] if quick else [5, 10, 20], 0.3, 1),
+        "label": (*digits["label"], [9] if quick else [5, 9], 0.3, 1),
+        "nonlinear": (*digits["nonlinear"], [10], 0.3, 1),
     }
     if not quick:
         linnerud = load_linnerud()
-        out["2factor"] = (*two_factor_views(), None, [2], 0.5)
-        out["linnerud"] = (linnerud.data, linnerud.target, None, [1, 2, 3], 0.3)
+        cancer = load_breast_cancer().data
+        out["2factor"] = (*two_factor_views(), None, [2], 0.5, 1)
+        out["linnerud"] = (linnerud.data, linnerud.target, None, [1, 2, 3], 0.3, 1)
+        out["linnerud, 10 splits"] = (*out["linnerud"][:5], LINNERUD_SPLITS)
+        out["cancer"] = (cancer[:, :10], cancer[:, 20:], None, [3, 5], 0.3, 1)
         wide = latent_factor_views(40, WIDE_FACTORS, 120, n_features_y=21)
-        out["wide"] = (*wide, None, [3], 0.3)
+        out["wide"] = (*wide, None, [3], 0.3, 1)
         very_wide = latent_factor_views(40, WIDE_FACTORS, 3000, n_features_y=50)
-        out["very wide"] = (*very_wide, None, [3], 0.3)
+        out["very wide"] = (*very_wide, None, [3], 0.3, 1)
     return out
 
 
@@ -163,17 +192,10 @@ def main():
     ks = [10] if args.quick else [5, 10, 20]
 
     runs = []
-    for task, (X_all, Y_all, strata, ks, test_size) in tasks(args.quick).items():
-        for k in ks:
+    for task, data in tasks(args.quick).items():
+        for k in data[3]:
             for seed in seeds:
-                X, Xt, Y, Yt = train_test_split(
-                    X_all, Y_all, test_size=test_size, random_state=seed,
-                    stratify=strata,
-                )
-                models = competitors(k, seed, not args.no_deep, hidden)
-                for name, model in models.items():
-                    row = {"task": task, "k": k, "seed": seed, "model": name}
-                    row.update(evaluate(model, X, Y, Xt, Yt))
+                for row in run_seed(task, data, k, seed, not args.no_deep, hidden):
                     runs.append(row)
                     print(row, flush=True)
 
