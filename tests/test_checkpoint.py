@@ -76,6 +76,26 @@ def test_a_killed_fit_resumes_bitwise(
     )
 
 
+def test_a_killed_fit_that_keeps_its_start_resumes_to_the_same_refit(
+    digit_halves, tmp_path, monkeypatch
+):
+    """A linear network starts at its optimum and no epoch beats it by tol:
+    the start is refitted on every row after training, from the random
+    state the checkpoint restored, so the resumed fit ends as the whole one."""
+    L, R = digit_halves
+    path = tmp_path / "fit.pt"
+    params = dict(hidden_layer_sizes=(), early_stopping=True)
+    whole = fit(L, R, **params)
+    assert whole._history.kept_start and whole.n_iter_ == 11
+    revive = killed_at(6, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(L, R, checkpoint_path=path, **params)
+    revive()
+    resumed = fit(L, R, checkpoint_path=path, **params)
+    assert_same_fit(resumed, whole)
+    assert resumed.linear_start_ridge_ == whole.linear_start_ridge_
+
+
 def test_other_data_or_parameters_are_refused(digit_halves, tmp_path):
     L, R = digit_halves
     path = tmp_path / "fit.pt"
