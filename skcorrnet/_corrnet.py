@@ -414,7 +414,8 @@ class CorrNet(
         starting weights are scored too, and an epoch replaces them only by
         beating their score by ``tol``: a fit never keeps weights that score
         below its start, nor trained weights that gain less than ``tol`` on
-        it. Where the start kept is the CCA start, it is refitted as without
+        it (with a ranking term, any gain: the CCA start is the linear
+        optimum of correlation, not of retrieval). Where the start kept is the CCA start, it is refitted as without
         early stopping (on every row, its ridge cross-validated as when it is
         the whole model). ``"auto"``: on when the held-out rows would number
         at least 30 (300 paired rows at the default ``validation_fraction``);

@@ -411,6 +411,13 @@ class Schedule(Settings):
             return self.tol
         return AUTO_LOSS_TOL if standard_error is None else standard_error
 
+    def start_margin(self, standard_error):
+        """What an epoch must gain over the starting weights' validation
+        score to replace them: the tolerance, where the score is the
+        correlation the CCA start is the linear optimum of; 0 with a ranking
+        term, whose retrieval score that start does not optimise."""
+        return 0.0 if self.ranking_weight > 0 else self.tolerance(standard_error)
+
 
 class History:
     """What the epochs of a fit recorded, under the estimator's attribute names.
@@ -608,7 +615,7 @@ class Trainer:
         best_state, done, finished = resume or (None, 0, False)
         if scorer is not None and history.best_validation_score_ == -np.inf:
             score, error = scorer()
-            history.start_score(score, self.schedule.tolerance(error))
+            history.start_score(score, self.schedule.start_margin(error))
             best_state = copy.deepcopy(self.module.state_dict())
         verbose = self.schedule.verbose and self.ranks.rank == 0
         epoch_rows = int(self.ranks.sum([len(rows)])[0])  # of every rank

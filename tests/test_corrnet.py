@@ -263,6 +263,19 @@ def test_a_start_no_epoch_beats_is_refitted_on_every_row(monkeypatch):
     assert _same_weights(_encoders(model.module_.state_dict()), _encoders(state))
 
 
+@pytest.mark.parametrize(
+    "ranking_weight, tol, margin", [(0.0, "auto", 0.3), (0.0, 0.05, 0.05), (1.0, "auto", 0.0)]
+)
+def test_the_start_s_margin_is_tol_for_correlation_and_zero_for_retrieval(
+    ranking_weight, tol, margin
+):
+    """The CCA start is the linear optimum of the correlation score, so an
+    epoch must beat it by tol (here "auto": the score's standard error, 0.3);
+    a ranking term's retrieval score it does not optimise: any gain counts."""
+    params = CorrNet(ranking_weight=ranking_weight, tol=tol).get_params()
+    assert Schedule.from_params(params).start_margin(0.3) == margin
+
+
 @given(st.floats(0.5, 5.0), st.lists(st.floats(-10.0, 10.0), min_size=1, max_size=10))
 def test_an_epoch_replaces_the_start_only_by_its_margin(margin, scores):
     """The first best epoch must beat the start by ``margin`` (tol); from
