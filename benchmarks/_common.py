@@ -166,6 +166,21 @@ def latent_factor_views(
     return X, Y
 
 
+# Population canonical correlations of the 10 linear factors (total 6.00)
+# that factor_split's views share.
+TEN_FACTORS = np.linspace(0.9, 0.3, 10)
+
+
+def factor_split(n_train, n_test, width, seed):
+    """(X, Xt, Y, Yt): the first ``n_train`` and next ``n_test`` rows of two
+    ``width``-column views sharing the 10 linear factors of ``TEN_FACTORS``
+    (:func:`latent_factor_views`, loadings and rows drawn from ``seed``)."""
+    X, Y = latent_factor_views(
+        n_train + n_test, TEN_FACTORS, n_features=width, seed=seed
+    )
+    return X[:n_train], X[n_train:], Y[:n_train], Y[n_train:]
+
+
 def summarise(runs, keys, figures, sd_of="total_corr"):
     """Mean of each figure over the runs that share the ``keys`` columns.
 

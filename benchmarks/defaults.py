@@ -41,7 +41,7 @@ from _common import (
     RESULTS,
     RidgeCCA,
     digits_tasks,
-    latent_factor_views,
+    factor_split,
     machine,
     markdown_table,
     save,
@@ -102,7 +102,10 @@ def splits(seeds):
     out = {}
     for task, k in TASKS:
         if task in SYNTHETIC:
-            out[task, k] = [(seed, *_factor_split(task, seed)) for seed in seeds]
+            width, n_train, n_test = SYNTHETIC[task]
+            out[task, k] = [
+                (seed, *factor_split(n_train, n_test, width, seed)) for seed in seeds
+            ]
             continue
         X_all, Y_all, strata = digits[task]
         out[task, k] = [
@@ -111,15 +114,6 @@ def splits(seeds):
             for seed in seeds
         ]  # fmt: skip
     return out
-
-
-def _factor_split(task, seed):
-    """(X, Xt, Y, Yt) of a synthetic task, drawn as its source benchmark draws it."""
-    width, n_train, n_test = SYNTHETIC[task]
-    X, Y = latent_factor_views(
-        n_train + n_test, np.linspace(0.9, 0.3, 10), n_features=width, seed=seed
-    )
-    return X[:n_train], X[n_train:], Y[:n_train], Y[n_train:]
 
 
 def held_out(model, X, Xt, Y, Yt):

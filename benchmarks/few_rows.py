@@ -34,14 +34,13 @@ benchmarks/results/few_rows.{json,md}.
 import argparse
 import logging
 
-import numpy as np
 from sklearn.model_selection import train_test_split
 
 import skcorrnet._corrnet
 from _common import (
     RidgeCCA,
     digits_tasks,
-    latent_factor_views,
+    factor_split,
     machine,
     markdown_table,
     save,
@@ -86,16 +85,9 @@ def tasks(seeds, sizes):
                 out[task, k, n].append((seed, X[:n], Xt, Y[:n], Yt))
         for width in WIDTHS:
             out[f"linear, {width} cols", 10, n] = [
-                (seed, *_factor_split(width, n, seed)) for seed in seeds
+                (seed, *factor_split(n, N_TEST, width, seed)) for seed in seeds
             ]
     return out
-
-
-def _factor_split(width, n, seed):
-    X, Y = latent_factor_views(
-        n + N_TEST, np.linspace(0.9, 0.3, 10), n_features=width, seed=seed
-    )
-    return X[:n], X[n:], Y[:n], Y[n:]
 
 
 def competitors(k, seed, deep):

@@ -36,9 +36,14 @@ Writes benchmarks/results/mid_width.{json,md}.
 import argparse
 import logging
 
-import numpy as np
-
-from _common import latent_factor_views, machine, markdown_table, save, summarise
+from _common import (
+    TEN_FACTORS,
+    factor_split,
+    machine,
+    markdown_table,
+    save,
+    summarise,
+)
 from skcorrnet import CorrNet
 from wide_views import K, peers, run
 
@@ -67,12 +72,10 @@ def main():
     parser.add_argument("--no-deep", action="store_true", help="without cca-zoo")
     args = parser.parse_args()
     shapes, seeds = (SHAPES[:1], 1) if args.quick else (SHAPES, args.seeds)
-    rho = np.linspace(0.9, 0.3, K)
     runs = []
     for shape, width, n_train in shapes:
         for seed in range(seeds):
-            X, Y = latent_factor_views(n_train + N_TEST, rho, n_features=width, seed=seed)
-            split = (X[:n_train], X[n_train:], Y[:n_train], Y[n_train:])
+            split = factor_split(n_train, N_TEST, width, seed)
             for name, make in competitors(seed, not args.no_deep).items():
                 runs.append({"shape": shape, "model": name, "seed": seed,
                              **run(make, *split)})  # fmt: skip
@@ -84,7 +87,8 @@ def main():
             if (r["shape"], r["model"]) == (row["shape"], row["model"])
         )  # fmt: skip
     lines = [
-        f"10 linear factors (population total {rho.sum():.2f}), {N_TEST} held-out rows, "
+        f"10 linear factors (population total {TEN_FACTORS.sum():.2f}), "
+        f"{N_TEST} held-out rows, "
         f"k={K}; mean of {seeds} seeds (sd of total_corr). Machine: {machine()}",
         "",
         *markdown_table(table, ["shape", "model", "total_corr", "total_corr_sd",

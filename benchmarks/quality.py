@@ -189,7 +189,6 @@ def main():
     args = parser.parse_args()
     hidden = None if args.hidden is None else tuple(map(int, args.hidden.split(",")))
     seeds = list(range(1 if args.quick else args.seeds))
-    ks = [10] if args.quick else [5, 10, 20]
 
     runs = []
     for task, data in tasks(args.quick).items():

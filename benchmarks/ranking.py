@@ -40,8 +40,8 @@ from sklearn.model_selection import train_test_split
 from _common import (
     RidgeCCA,
     digits_tasks,
+    factor_split,
     label_ranks,
-    latent_factor_views,
     machine,
     markdown_table,
     pyplot,
@@ -127,12 +127,9 @@ def tasks(quick, seeds):
             splits.append((seed, X, Xt, Y, Yt))
         out[task] = (9 if task == "label" else 10, splits)
     if not quick:
-        rho = np.linspace(0.9, 0.3, 10)
-        splits = []
-        for seed in seeds[:3]:
-            X, Y = latent_factor_views(6000, rho, n_features=64, seed=seed)
-            splits.append((seed, X[:5000], X[5000:], Y[:5000], Y[5000:]))
-        out["linear-1k"] = (10, splits)
+        out["linear-1k"] = (
+            10, [(seed, *factor_split(5000, 1000, 64, seed)) for seed in seeds[:3]]
+        )
     return out
 
 

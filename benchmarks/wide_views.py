@@ -33,10 +33,16 @@ import logging
 import time
 import warnings
 
-import numpy as np
 from sklearn.cross_decomposition import CCA
 
-from _common import latent_factor_views, machine, markdown_table, save, summarise
+from _common import (
+    TEN_FACTORS,
+    factor_split,
+    machine,
+    markdown_table,
+    save,
+    summarise,
+)
 from _deep_peers import DeepPeer
 from ridge_choice import cv_ridge, standardised
 from skcorrnet import CorrNet
@@ -102,11 +108,9 @@ def main():
     parser.add_argument("--no-deep", action="store_true", help="without cca-zoo")
     args = parser.parse_args()
     width, seeds = (1000, 1) if args.quick else (3000, args.seeds)
-    rho = np.linspace(0.9, 0.3, K)
     runs = []
     for seed in range(seeds):
-        X, Y = latent_factor_views(5000 + N_TEST, rho, n_features=width, seed=seed)
-        split = (X[:5000], X[5000:], Y[:5000], Y[5000:])
+        split = factor_split(5000, N_TEST, width, seed)
         for name, make in competitors(seed, not args.no_deep).items():
             runs.append({"model": name, "seed": seed, **run(make, *split)})
             print(runs[-1], flush=True)
@@ -115,7 +119,7 @@ def main():
         row["worst_corr"] = min(r["total_corr"] for r in runs if r["model"] == row["model"])
     lines = [
         f"{width} ↔ {width} columns, 5,000 training rows, {N_TEST} held out, k={K}, "
-        f"10 linear factors (population total {rho.sum():.2f}); mean of {seeds} "
+        f"10 linear factors (population total {TEN_FACTORS.sum():.2f}); mean of {seeds} "
         f"seeds (sd of total_corr). Machine: {machine()}",
         "",
         *markdown_table(table, ["model", "total_corr", "total_corr_sd", "worst_corr",
