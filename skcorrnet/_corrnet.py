@@ -415,14 +415,14 @@ class CorrNet(
         beating their score by ``tol``: a fit never keeps weights that score
         below its start, nor trained weights that gain less than ``tol`` on
         it (with a ranking term, any gain: the CCA start is the linear
-        optimum of correlation, not of retrieval). Where the start kept is the CCA start, it is refitted as without
-        early stopping (on every row, its ridge cross-validated as when it is
-        the whole model). ``"auto"``: on when the held-out rows would number
-        at least 30 (300 paired rows at the default ``validation_fraction``);
-        below that, with a CCA start (``init``), there are too few rows to
-        tell a better network from noise and the model is the linear start
-        (``n_iter_`` is 0); with a random start, off. ``partial_fit`` never
-        holds rows out.
+        optimum of correlation, not of retrieval). Where the start kept is
+        the CCA start, it is refitted as without early stopping (on every
+        row, its ridge cross-validated as when it is the whole model).
+        ``"auto"``: on when the held-out rows would number at least 30 (300
+        paired rows at the default ``validation_fraction``); below that, with
+        a CCA start (``init``), there are too few rows to tell a better
+        network from noise and the model is the linear start (``n_iter_`` is
+        0); with a random start, off. ``partial_fit`` never holds rows out.
 
     validation_fraction : float, default=0.1
         Proportion of rows held out for early stopping.
@@ -1005,8 +1005,7 @@ class CorrNet(
         self._history = History()
         self.linear_start_ridge_ = None
         run()
-        bar = linear[2].best_validation_score_ + (linear[2].start_margin or 0.0)
-        if bar >= self._history.best_validation_score_:
+        if linear[2].bar >= self._history.best_validation_score_:
             self.module_.load_state_dict(linear[0])
             self._optimizer.load_state_dict(linear[1])
             self._history, self.linear_start_ridge_ = linear[2], linear[3]

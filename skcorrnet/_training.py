@@ -480,6 +480,12 @@ class History:
         self.start_margin = margin
 
     @property
+    def bar(self):
+        """The validation score an epoch must exceed to be the best: the best
+        so far, plus ``start_margin`` while that is the start's."""
+        return self.best_validation_score_ + (self.start_margin or 0.0)
+
+    @property
     def kept_start(self):
         """Whether the best weights are still the starting ones (with early
         stopping: no epoch has beaten them by ``start_margin``)."""
@@ -509,7 +515,7 @@ class History:
         else:
             value = score
             self.validation_scores_.append(score)
-            improved = score > self.best_validation_score_ + (self.start_margin or 0.0)
+            improved = score > self.bar
             if improved:
                 self.best_validation_score_, self.start_margin = score, None
         if value >= self.reference + tol:

@@ -241,6 +241,31 @@ def test_auto_start_keeps_the_run_that_scores_better(monkeypatch, winner, bonus)
     assert _same_weights(runs[0]["start"], random_run["start"])
 
 
+@pytest.mark.parametrize("random_score, winner", [(5.05, "cca"), (5.2, "random")])
+def test_a_random_run_must_beat_a_kept_start_by_tol(monkeypatch, random_score, winner):
+    """Scripted held-out scores (standard error 0.1, so tol="auto" is 0.1):
+    the linear run's epochs score 4 against its start's 5, so it keeps its
+    start; the random run then replaces it only by scoring above 5 + 0.1."""
+    run = CorrNet._run
+    scripts = iter([(5.0, 4.0), (0.0, random_score)])
+
+    def scripted_run(self, data, scorer, *args):
+        start, epochs = next(scripts)
+        calls = []
+
+        def scored():
+            calls.append(None)
+            return (start if len(calls) == 1 else epochs), 0.1
+
+        run(self, data, scored, *args)
+
+    monkeypatch.setattr(CorrNet, "_run", scripted_run)
+    X, Y = two_views(noise=1.0)
+    model = fitted(X, Y, early_stopping=True, max_iter=2, n_iter_no_change=np.inf)
+    assert model.init_ == winner
+    assert model.best_validation_score_ == (5.0 if winner == "cca" else random_score)
+
+
 def test_a_start_no_epoch_beats_is_refitted_on_every_row(monkeypatch):
     """Where no epoch of either run beats the CCA start's held-out score by
     tol, the model is the CCA start refitted as when it is the whole model:
