@@ -14,9 +14,10 @@ This script measures the shapes around the threshold, side by side in one run:
 
 for n = 300 and 600 training rows, 3 seeds each. Models:
 
+* ``sklearn CCA`` (NIPALS);
 * ``ridge CCA (CV)``: the closed-form ridge CCA, its ridge by 3-fold CV;
-* ``cca-zoo DCCA`` (``_deep_peers.py``: CorrNet's widths, batch and epoch
-  budget; ``--no-deep`` leaves it out);
+* cca-zoo's ``DCCA`` and ``DCCAE`` (``_deep_peers.py``: CorrNet's widths,
+  batch and epoch budget; ``--no-deep`` leaves them out);
 * ``CorrNet(), linear start only``: ``CorrNet()`` as it was when
   ``"auto"`` validated training only from 100 held-out rows (1,000 paired
   rows) up: here, its linear start (set through the private threshold, as no
@@ -26,7 +27,7 @@ for n = 300 and 600 training rows, 3 seeds each. Models:
 Figures: held-out total correlation (the metrics module's protocol), mean
 over the seeds with its sd, the worst seed, and fit seconds.
 
-Run: python benchmarks/few_rows.py [--seeds N] [--quick] [--no-deep] (about 5
+Run: python benchmarks/few_rows.py [--seeds N] [--quick] [--no-deep] (about 7
 minutes on 2 cores; ``--quick``: 300 rows, 1 seed). Writes
 benchmarks/results/few_rows.{json,md}.
 """
@@ -34,6 +35,7 @@ benchmarks/results/few_rows.{json,md}.
 import argparse
 import logging
 
+from sklearn.cross_decomposition import CCA
 from sklearn.model_selection import train_test_split
 
 import skcorrnet._corrnet
@@ -91,9 +93,13 @@ def tasks(seeds, sizes):
 
 
 def competitors(k, seed, deep):
-    models = {"ridge CCA (CV)": lambda: RidgeCCA(k, random_state=seed)}
+    models = {
+        "sklearn CCA": lambda: CCA(n_components=k, max_iter=1000),
+        "ridge CCA (CV)": lambda: RidgeCCA(k, random_state=seed),
+    }
     if deep:
         models["cca-zoo DCCA"] = lambda: DeepPeer("DCCA", k, seed=seed)
+        models["cca-zoo DCCAE"] = lambda: DeepPeer("DCCAE", k, seed=seed)
     models["CorrNet(), linear start only"] = lambda: LinearStartOnly(
         k, random_state=seed
     )
