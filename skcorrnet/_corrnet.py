@@ -71,14 +71,18 @@ __all__ = ["CorrNet"]
 # lose on linear ones, as a trained epoch must beat the start by tol to
 # replace it (benchmarks/few_rows.py).
 _MIN_VALIDATION_ROWS = 30
-# Where the linear start is the model (too few rows to validate training), its
-# ridge's CV scores are summed over this many draws of the folds, which
-# steadies the choice on few rows (benchmarks/ridge_choice.py), for views up
-# to _MAX_REDRAWN_FEATURES columns (each draw's cost grows as their cube).
-# Its CV may then also go on to ridges towards PLS (PLS_RIDGES), where they
-# gain beyond the CV's noise: a start that training follows keeps RIDGES, as
-# such a start's variates are too small a scale to train from.
-_START_CV_DRAWS, _MAX_REDRAWN_FEATURES = 4, 512
+# Where no training follows the linear start (too few rows to validate
+# training, or no epoch beat the start), its ridge's CV scores are summed over
+# this many draws of the folds, which steadies the choice on few rows
+# (benchmarks/ridge_choice.py), for fewer than _MAX_REDRAWN_ROWS paired rows
+# and views up to _MAX_REDRAWN_FEATURES columns (each draw costs a pass over
+# the rows and K eigen-problems of the views' size: on more rows the CV's
+# noise is small, and 4 draws took seconds more for the same ridge in
+# benchmarks/speed.py's linear setting). Its CV may then also go on to ridges towards PLS
+# (PLS_RIDGES), where they gain beyond the CV's noise: a start that training
+# follows keeps RIDGES, as such a start's variates are too small a scale to
+# train from.
+_START_CV_DRAWS, _MAX_REDRAWN_ROWS, _MAX_REDRAWN_FEATURES = 4, 1000, 512
 # Training rows the early-stopping score fits its k x k CCA on: this many per
 # latent unit (the fitted CCA's error grows as k^2 / rows), and at least
 # _MIN_SCORE_FIT_ROWS; each costs a forward pass per epoch.
@@ -231,8 +235,8 @@ class CorrNet(
         of the mean eigenvalue, over the directions the rows span for a view
         wider than the rows, by 5-fold cross-validation of the held-out
         total correlation, computed from streamed moments; where no training
-        follows, as on few rows, summed over 4 draws of the folds for views
-        up to 512 columns, and going on to 4 larger ridges towards PLS, up to
+        follows, as on few rows, summed over 4 draws of the folds for fewer
+        than 1,000 rows and views up to 512 columns, and going on to 4 larger ridges towards PLS, up to
         1e4, where their gain per fold exceeds its standard error), the
         decoders at its least-squares inverse, and every nonlinear branch at
         zero: training starts from the linear optimum and only adds to it.
@@ -1029,9 +1033,14 @@ class CorrNet(
 
     def _start_linear(self, X, Y, rows, ranks, final):
         """Set the network to the closed-form ridge CCA of the training rows;
-        ``final``: no training follows, so the ridge's CV is worth more draws,
-        and may go on to ridges towards PLS."""
-        redraw = final and max(X.shape[1], Y.shape[1]) <= _MAX_REDRAWN_FEATURES
+        ``final``: no training follows, so the ridge's CV is worth more draws
+        (on fewer than ``_MAX_REDRAWN_ROWS`` rows), and may go on to ridges
+        towards PLS."""
+        redraw = (
+            final
+            and max(X.shape[1], Y.shape[1]) <= _MAX_REDRAWN_FEATURES
+            and ranks.sum([len(rows)])[0] < _MAX_REDRAWN_ROWS
+        )
         ridge, encoders, decoders = linear_start(
             X,
             Y,

@@ -266,26 +266,35 @@ def test_a_random_run_must_beat_a_kept_start_by_tol(monkeypatch, random_score, w
     assert model.best_validation_score_ == (5.0 if winner == "cca" else random_score)
 
 
-def test_a_start_no_epoch_beats_is_refitted_on_every_row(monkeypatch):
+@pytest.mark.parametrize("n_rows, n_draws", [(300, 4), (1000, 1)])
+def test_a_start_no_epoch_beats_is_refitted_on_every_row(monkeypatch, n_rows, n_draws):
     """Where no epoch of either run beats the CCA start's held-out score by
     tol, the model is the CCA start refitted as when it is the whole model:
     on every paired row (the held-out ones too), its ridge cross-validated
-    over four draws."""
-    X, Y = two_views(noise=1.0)
+    over four draws of the folds below 1,000 rows and one from there on,
+    and towards PLS."""
+    X, Y = two_views(n_samples=n_rows, noise=1.0)
     starts, start_linear = [], CorrNet._start_linear
+    draws, choose = [], skcorrnet._canonical.choose_ridge
 
     def spy(self, X, Y, rows, ranks, final):
         start_linear(self, X, Y, rows, ranks, final)
         starts.append((rows, final, copy.deepcopy(self.module_.state_dict())))
 
+    def spy_choice(folds, *args, **kwargs):
+        draws.append((len(folds), kwargs["extended"]))
+        return choose(folds, *args, **kwargs)
+
     monkeypatch.setattr(CorrNet, "_start_linear", spy)
+    monkeypatch.setattr(skcorrnet._canonical, "choose_ridge", spy_choice)
     _spy_runs(monkeypatch, bonus=(-100.0, -100.0))  # every epoch scores low
     model = fitted(X, Y, early_stopping=True, max_iter=3, n_iter_no_change=np.inf)
     assert model.init_ == "cca" and model.n_iter_ == 3
     (train_rows, first, _), (rows, final, state) = starts
-    assert not first and final and len(train_rows) == 270
-    np.testing.assert_array_equal(rows, np.arange(300))
+    assert not first and final and len(train_rows) == n_rows * 0.9
+    np.testing.assert_array_equal(rows, np.arange(n_rows))
     assert _same_weights(_encoders(model.module_.state_dict()), _encoders(state))
+    assert draws == [(1, ()), (n_draws, PLS_RIDGES)]
 
 
 @pytest.mark.parametrize(
