@@ -7,7 +7,7 @@ the fifth session to the fifteenth; the sixteenth raised CorrNet's to 2e-2
 in short epochs and kept the peers' rate, so that the change is measured
 against the same peers), and at CorrNet's default batch size and epoch
 budget (``max_iter``), read from ``CorrNet()`` so that they follow its
-defaults,
+defaults (a batch size of ``"auto"`` by CorrNet's rule, :func:`batch_rows`),
 through Lightning, as cca-zoo's documentation shows. Their representations
 are read through ``transform(X, Y)``, as every competitor's.
 """
@@ -18,9 +18,17 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skcorrnet import CorrNet
+from skcorrnet._training import auto_batch
 
 _DEFAULTS = CorrNet().get_params()
 PEER_RATE = 1e-2
+
+
+def batch_rows(batch_size, n_rows, n_components):
+    """Rows per batch: ``batch_size``, or for ``"auto"`` CorrNet's rule."""
+    if batch_size == "auto":
+        return auto_batch(n_rows, n_components)
+    return batch_size
 
 
 def _mlp(n_in, n_out, hidden):
@@ -67,9 +75,10 @@ class DeepPeer:
         else:
             decoders = [_mlp(k, v.shape[1], self.hidden[::-1]) for v in views]
             self.model_ = DCCAE(k, encoders, decoders, learning_rate=self.lr)
+        batch = batch_rows(self.batch_size, len(views[0]), k)
         loader = DataLoader(
-            MultiviewDataset(views), batch_size=self.batch_size, shuffle=True,
-            drop_last=len(views[0]) > self.batch_size,
+            MultiviewDataset(views), batch_size=batch, shuffle=True,
+            drop_last=len(views[0]) > batch,
         )
         trainer = pl.Trainer(
             max_epochs=self.epochs, logger=False, enable_progress_bar=False,

@@ -6,7 +6,8 @@ of ReLU units, then ``k`` linear outputs), trained with the symmetric InfoNCE
 loss on the cosine similarities of the L2-normalised outputs, scaled by a
 learned temperature (initialised at 1/0.07 and capped at 100, as CLIP's).
 Adam at the deep peers' rate (``_deep_peers.PEER_RATE``), and CorrNet's
-default batch size and epoch budget (read from ``CorrNet()``).
+default batch size (by its rule, for ``"auto"``) and epoch budget (read
+from ``CorrNet()``).
 """
 
 import math
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from _deep_peers import _DEFAULTS, PEER_RATE, _mlp
+from _deep_peers import _DEFAULTS, PEER_RATE, _mlp, batch_rows
 
 
 class TwoTower:
@@ -44,9 +45,10 @@ class TwoTower:
         self.log_scale_ = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         params = [*self.towers_.parameters(), self.log_scale_]
         optimiser = torch.optim.Adam(params, lr=self.lr)
-        target = torch.arange(self.batch_size)
+        batch = batch_rows(self.batch_size, len(x), self.n_components)
+        target = torch.arange(batch)
         for _ in range(self.epochs):
-            for rows in torch.randperm(len(x), generator=gen).split(self.batch_size):
+            for rows in torch.randperm(len(x), generator=gen).split(batch):
                 if len(rows) < 2:
                     continue
                 a, b = self._embed(x[rows], y[rows])

@@ -368,11 +368,18 @@ class CorrNet(
         1 weighs the two averages equally, 0 keeps the one-view rows out of
         the reconstruction (they still shape the correlation term).
 
-    batch_size : int, default=128
+    batch_size : int or "auto", default="auto"
         Most rows per minibatch. An epoch is split into
         ``ceil(n_samples / batch_size)`` batches of near-equal size, so no batch
         is much smaller than the others. The correlation term is estimated on
-        each batch: keep it well above ``n_components``.
+        each batch: keep it well above ``n_components``. ``"auto"``:
+        ``8 * n_components`` rows, at least 128 and at most a twentieth of
+        the training rows (``max(128, min(8 * n_components, n_train //
+        20))``), as on b rows the correlations of k units are overestimated
+        by a share of about k / b of the term; below 128 rows a batch only
+        costs time, and an epoch keeps at least 20 steps. So up to 16
+        components it is 128 (MLPRegressor's ``"auto"`` is
+        ``min(200, n_samples)``).
 
     max_iter : int, default=100
         Maximum number of epochs (passes over the data) of ``fit``.
@@ -641,7 +648,7 @@ class CorrNet(
         "canonical": ["boolean"],
         "allow_missing_views": ["boolean"],
         "unpaired_weight": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [
             Interval(Real, 0, None, closed="neither"),
@@ -684,7 +691,7 @@ class CorrNet(
         canonical=True,
         allow_missing_views=False,
         unpaired_weight=1.0,
-        batch_size=128,
+        batch_size="auto",
         max_iter=100,
         learning_rate_init="auto",
         solver="adam",

@@ -317,8 +317,10 @@ def _read_part(X, Y, blocks):
     )
 
 
-def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
-    """This rank's batches, and every rank's batch sizes at every step.
+def _plan_epoch(X, Y, rows, batch_of, rng, present, ranks):
+    """This rank's batches, and every rank's batch sizes at every step;
+    ``batch_of(n)``: the rows per batch of an epoch that batches ``n`` rows
+    of every rank (paired ones, with missing views: see :func:`_share`).
 
     Returns
     -------
@@ -332,6 +334,7 @@ def _plan_epoch(X, Y, rows, batch_size, rng, present, ranks):
         so that every rank takes the same number of optimiser steps.
     """
     share = _share(rows, present, ranks)
+    batch_size = batch_of(share[1])
     parts = _epoch_parts(X, Y, rows, batch_size, rng, present)
     steps, local_sizes = [], []
     for index, (_, part_rows, part_present) in enumerate(parts):
@@ -364,6 +367,29 @@ AUTO_LOSS_TOL = 1e-4
 FALL_ERRORS, FALL_EPOCHS = 3.0, 3
 
 
+# batch_size="auto": AUTO_BATCH_PER_UNIT rows per latent unit, at least
+# AUTO_BATCH_MIN, and at most 1 / AUTO_BATCH_STEPS of the training rows.
+AUTO_BATCH_MIN, AUTO_BATCH_PER_UNIT, AUTO_BATCH_STEPS = 128, 8, 20
+
+
+def auto_batch(n_rows, n_components):
+    """``batch_size="auto"``'s rows per batch, for ``n_rows`` training rows
+    and ``n_components`` latent units.
+
+    The correlation term is estimated on each batch: on b rows, the squared
+    canonical correlations of k units sum to about k^2 / b even where the
+    views are unrelated, against at most k, so the estimate's bias is a
+    share k / b of the term, and the batch grows with k to hold it (a random
+    start at k = 50 failed to train on 128 rows a batch in
+    ``benchmarks/speed.py``). An epoch keeps at least ``AUTO_BATCH_STEPS``
+    steps, so that few rows still take steps enough between two
+    early-stopping checks; and below ``AUTO_BATCH_MIN`` rows a batch only
+    costs time.
+    """
+    wanted = min(AUTO_BATCH_PER_UNIT * n_components, n_rows // AUTO_BATCH_STEPS)
+    return max(AUTO_BATCH_MIN, int(wanted))
+
+
 def auto_rate(n_steps, ranking=False):
     """``learning_rate_init="auto"``'s rate in an epoch of ``n_steps`` steps,
     with a ranking term in the loss or not.
@@ -387,13 +413,21 @@ class Schedule(Settings):
     """How epochs are run and stopped: the estimator's parameters of the same
     names (:meth:`from_params`)."""
 
-    batch_size: int
+    batch_size: object  # int or "auto"
+    n_components: int
     learning_rate_init: object  # float or "auto"
     ranking_weight: float
     max_iter: int
     tol: object  # float or "auto"
     n_iter_no_change: float
     verbose: int
+
+    def batch(self, n_rows):
+        """Rows per batch in an epoch over ``n_rows`` training rows (of
+        every process; ``"auto"``: :func:`auto_batch`'s)."""
+        if self.batch_size != "auto":
+            return self.batch_size
+        return auto_batch(n_rows, self.n_components)
 
     def rate(self, n_steps):
         """The learning rate of an epoch of ``n_steps`` optimiser steps
@@ -697,7 +731,7 @@ class Trainer:
         self.step.train()
         device = stats[0][1].device
         steps, parts, sizes = _plan_epoch(
-            X, Y, rows, self.schedule.batch_size, self.rng, present, self.ranks
+            X, Y, rows, self.schedule.batch, self.rng, present, self.ranks
         )
         n_total = sizes[:, :, 0].sum()
         set_learning_rate(self.optimizer, self.schedule.rate(sizes.shape[1]))

@@ -26,7 +26,7 @@ import skcorrnet._corrnet
 import skcorrnet._progress
 from skcorrnet import CorrNet
 from skcorrnet._linear_cca import PLS_RIDGES
-from skcorrnet._training import History, Schedule
+from skcorrnet._training import History, Schedule, auto_batch
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -648,6 +648,30 @@ def test_auto_learning_rate_is_the_rate_the_steps_take(views):
     np.testing.assert_array_equal(auto.transform(X), fixed.transform(X))
     few = fitted(X, Y, max_iter=1)  # 3 steps an epoch
     assert few._optimizer.param_groups[0]["lr"] == 2e-2
+
+
+@pytest.mark.parametrize(
+    "n_components, n_rows, batch",
+    [(2, 10**5, 128), (16, 10**5, 128), (20, 10**5, 160), (50, 10**5, 400),
+     (50, 5000, 250), (50, 2000, 128)],
+)  # fmt: skip
+def test_auto_batch_holds_eight_rows_per_unit_within_its_bounds(
+    n_components, n_rows, batch
+):
+    """8 rows per latent unit, at least 128, at most a twentieth of the rows."""
+    assert auto_batch(n_rows, n_components) == batch
+
+
+def test_auto_batch_is_the_batch_a_fit_takes():
+    """batch_size="auto" on 4,000 rows at k = 20: batches of 160 rows, 25
+    steps an epoch (the rate they take), as batch_size=160 gives."""
+    X, Y = two_views(n_samples=4000, n_shared=20, p=24, q=24)
+    params = dict(n_components=20, max_iter=1, n_iter_no_change=np.inf)
+    auto, fixed = fitted(X, Y, **params), fitted(X, Y, batch_size=160, **params)
+    assert auto._optimizer.param_groups[0]["lr"] == 2e-2 * (12.5 / 25) ** 0.5
+    np.testing.assert_array_equal(auto.transform(X), fixed.transform(X))
+    default = fitted(X, Y, batch_size=128, **params)
+    assert default._optimizer.param_groups[0]["lr"] == 2e-2 * (12.5 / 32) ** 0.5
 
 
 @pytest.mark.parametrize("sizes", [16, np.array([16]), [16]])

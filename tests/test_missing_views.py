@@ -138,7 +138,7 @@ def _epoch_batches(paired, batch_size):
         np.zeros((n, 2)),
         np.zeros((n, 2)),
         np.arange(n),
-        batch_size,
+        lambda total: batch_size,
         np.random.RandomState(0),
         present,
         LOCAL,
