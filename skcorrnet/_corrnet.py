@@ -373,13 +373,14 @@ class CorrNet(
         ``ceil(n_samples / batch_size)`` batches of near-equal size, so no batch
         is much smaller than the others. The correlation term is estimated on
         each batch: keep it well above ``n_components``. ``"auto"``:
-        ``8 * n_components`` rows, at least 128 and at most a twentieth of
-        the training rows (``max(128, min(8 * n_components, n_train //
-        20))``), as on b rows the correlations of k units are overestimated
-        by a share of about k / b of the term; below 128 rows a batch only
-        costs time, and an epoch keeps at least 20 steps. So up to 16
-        components it is 128 (MLPRegressor's ``"auto"`` is
-        ``min(200, n_samples)``).
+        ``max(128, min(8 * n_components, n_train // 20))``, 8 rows a latent
+        unit, as on b rows the correlations of k units are overestimated by
+        a share of about k / b of the term; at least 128, below which a batch
+        only costs time; and at most a twentieth of the training rows, so
+        that an epoch keeps 20 steps (n_train counts every process's rows in
+        a distributed fit, the chunk's in ``partial_fit``, and the paired
+        rows with missing views). Up to 16 components it is 128.
+        (MLPRegressor's ``"auto"`` is ``min(200, n_samples)``.)
 
     max_iter : int, default=100
         Maximum number of epochs (passes over the data) of ``fit``.
