@@ -78,10 +78,10 @@ _MIN_VALIDATION_ROWS = 30
 # and views up to _MAX_REDRAWN_FEATURES columns (each draw costs a pass over
 # the rows and K eigen-problems of the views' size: on more rows the CV's
 # noise is small, and 4 draws took seconds more for the same ridge in
-# benchmarks/speed.py's linear setting). Its CV may then also go on to ridges towards PLS
-# (PLS_RIDGES), where they gain beyond the CV's noise: a start that training
-# follows keeps RIDGES, as such a start's variates are too small a scale to
-# train from.
+# benchmarks/speed.py's linear setting). Its CV may then also go on to
+# ridges towards PLS (PLS_RIDGES), where they gain beyond the CV's noise: a
+# start that training follows keeps RIDGES, as such a start's variates are
+# too small a scale to train from.
 _START_CV_DRAWS, _MAX_REDRAWN_ROWS, _MAX_REDRAWN_FEATURES = 4, 1000, 512
 # Training rows the early-stopping score fits its k x k CCA on: this many per
 # latent unit (the fitted CCA's error grows as k^2 / rows), and at least
@@ -236,8 +236,9 @@ class CorrNet(
         wider than the rows, by 5-fold cross-validation of the held-out
         total correlation, computed from streamed moments; where no training
         follows, as on few rows, summed over 4 draws of the folds for fewer
-        than 1,000 rows and views up to 512 columns, and going on to 4 larger ridges towards PLS, up to
-        1e4, where their gain per fold exceeds its standard error), the
+        than 1,000 rows and views up to 512 columns, and going on to 4
+        larger ridges towards PLS, up to 1e4, where their gain per fold
+        exceeds its standard error), the
         decoders at its least-squares inverse, and every nonlinear branch at
         zero: training starts from the linear optimum and only adds to it.
         Outside a distributed fit, a view wider than the rows (at most
@@ -649,7 +650,10 @@ class CorrNet(
         "canonical": ["boolean"],
         "allow_missing_views": ["boolean"],
         "unpaired_weight": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [
             Interval(Real, 0, None, closed="neither"),
