@@ -11,8 +11,8 @@ excludes start-up and includes one scan and one canonical pass per fit:
 - 2 processes x 1 thread: ``torchrun --nproc_per_node 2``, each rank on its
   half of the rows (a row range of the memmap), gloo over 127.0.0.1.
 
-Each is run at the default global batch of 128 rows and at 1024. Rank 0 also
-reports the final training loss and the held-out total correlation (10k
+Each is run at a global batch of 128 rows (the former default) and at 1024.
+Rank 0 also reports the final training loss and the held-out total correlation (10k
 fresh rows from the same model), to show that the configurations optimise
 the same objective.
 

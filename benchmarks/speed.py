@@ -20,10 +20,11 @@ Competitors, each fitted once and timed:
   default before linear decoders);
 * on the CPU, ``CorrNet() lr=1e-2``: the defaults with the former default
   rate, ``learning_rate_init=1e-2`` at every step, where ``"auto"`` lowers it
-  beyond 50 steps an epoch (here an epoch takes up to 352 steps);
-* on a GPU, ``CorrNet() batch_size=1024``: the defaults with 8 times fewer,
-  larger steps (a GPU step of the default 128 rows is bound by kernel
-  launches, not arithmetic).
+  beyond 50 steps an epoch (here an epoch takes up to 113 steps of
+  ``batch_size="auto"``'s 400 rows, 352 at the former default of 128);
+* on a GPU, ``CorrNet() batch_size=1024``: the defaults with fewer, larger
+  steps (8 times fewer than batches of 128 rows, 2.5 than of 400; a GPU step
+  of 128 rows is bound by kernel launches, not arithmetic).
 
 Figures: held-out total correlation, fit seconds, and both as a fraction of
 sklearn CCA's. Targets (issue "CorrNet() must be the best two-view

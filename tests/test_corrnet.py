@@ -1173,6 +1173,8 @@ def test_bad_shapes_are_rejected(views):
         ({"learning_rate_init": "fast"}, "learning_rate_init"),
         ({"tol": -1e-4}, "tol"),
         ({"tol": "loose"}, "tol"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": "large"}, "batch_size"),
         ({"input_clip": 0.0}, "input_clip"),
         ({"input_clip": "5"}, "input_clip"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
