@@ -379,9 +379,9 @@ def auto_batch(n_rows, n_components):
     The correlation term is estimated on each batch: on b rows, the squared
     canonical correlations of k units sum to about k^2 / b even where the
     views are unrelated, against at most k, so the estimate's bias is a
-    share k / b of the term, and the batch grows with k to hold it (a random
-    start at k = 50 failed to train on 128 rows a batch in
-    ``benchmarks/speed.py``). An epoch keeps at least ``AUTO_BATCH_STEPS``
+    share k / b of the term, and the batch grows with k to hold it (at
+    k = 50, ``benchmarks/speed.py``'s fits score more in fewer epochs on
+    400 rows a batch than they did on 128). An epoch keeps at least ``AUTO_BATCH_STEPS``
     steps, so that few rows still take steps enough between two
     early-stopping checks; and below ``AUTO_BATCH_MIN`` rows a batch only
     costs time.
