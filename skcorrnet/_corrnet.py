@@ -59,6 +59,7 @@ from ._training import (
     Trainer,
     make_optimizer,
     map_batches,
+    race,
     resolve_device,
 )
 
@@ -834,8 +835,8 @@ class CorrNet(
             )
             rows, val_rows = np.sort(rows), np.sort(val_rows)
         linear = reset and self._starts_linear(X, Y)
-        race = linear and self._races(early, incremental)
-        random_start = copy.deepcopy(self.module_.state_dict()) if race else None
+        racing = linear and self._races(early, incremental)
+        random_start = copy.deepcopy(self.module_.state_dict()) if racing else None
         if linear:
             train_paired = np.intersect1d(rows, paired, assume_unique=True)
             self._start_linear(X, Y, train_paired, ranks, final=early is None)
@@ -846,13 +847,11 @@ class CorrNet(
         if early:  # both starts are scored alike: the same rows fit the CCA
             stats = self._stats_on_device()
             scorer = self._held_out_scorer(X, Y, stats, rows, val_rows, paired, ranks)
-        run = functools.partial(
-            self._run, (X, Y, rows, present), scorer, ranks, early, incremental,
-            resumable,
-        )  # fmt: skip
-        run()
-        if race:
-            self._race_random_start(ranks.broadcast(random_start), run)
+        data = (X, Y, rows, present)
+        if racing:
+            self._race(ranks.broadcast(random_start), data, scorer, ranks)
+        else:
+            self._run(data, scorer, ranks, early, incremental, resumable)
         if linear and early and self.init_ == "cca" and self._history.kept_start:
             self._start_linear(X, Y, paired, ranks, final=True)  # no epoch beat it
             self._keep_float64_copy()
@@ -1002,33 +1001,43 @@ class CorrNet(
             and bool(self._layer_sizes("hidden_layer_sizes"))
         )
 
-    def _race_random_start(self, random_start, run):
-        """Train again from ``random_start`` (the module's initial random
-        weights, rank 0's in a distributed fit) with a fresh optimiser state
-        and history; keep whichever of the two runs scored better on the
-        held-out rows (the linear start's on a tie; where the linear run kept
-        its start, the random run must beat it by the start's ``tol``, as its
-        own epochs had to). Every rank sees the same scores, so all keep the
-        same."""
-        linear = (
-            copy.deepcopy(self.module_.state_dict()),
-            copy.deepcopy(self._optimizer.state_dict()),
-            self._history,
-            self.linear_start_ridge_,
+    def _race(self, random_start, data, scorer, ranks):
+        """Train from the linear start and from ``random_start`` (the
+        module's initial random weights, rank 0's in a distributed fit: an
+        ``init="random"`` fit's start) in lockstep, each with its own
+        optimiser and history, and keep the run that scored better on the
+        held-out rows (see :func:`._training.race`: a run that falls behind
+        stops early; the linear start's run is kept on a tie, and where it
+        kept its start the random run must beat that by ``tol``, as the
+        linear run's own epochs had to)."""
+        rival = copy.deepcopy(self.module_)
+        rival.load_state_dict(random_start)
+        trainer = self._trainer(ranks)
+        optimizer = make_optimizer(self.solver, rival)
+        # The rival shuffles as the linear run does, from a copy of its
+        # generator: the linear run trains as it would alone (as an
+        # init="cca" fit, or one resumed from a checkpoint, does).
+        rng = copy.deepcopy(self._rng)
+        rival_trainer = Trainer(
+            rival, optimizer, trainer.objective, ranks, trainer.schedule, rng
         )
-        self.module_.load_state_dict(random_start)
-        self._optimizer.state.clear()  # as new: its state is made at first step
-        self._history = History()
-        self.linear_start_ridge_ = None
-        run()
-        if linear[2].bar >= self._history.best_validation_score_:
-            self.module_.load_state_dict(linear[0])
-            self._optimizer.load_state_dict(linear[1])
-            self._history, self.linear_start_ridge_ = linear[2], linear[3]
-            self._history.publish(self)
-            self._keep_float64_copy()
-        else:
-            self.init_ = "random"
+        histories = (self._history, History())
+        for history in histories:
+            history.start_validation()
+        kept = race(
+            (trainer, histories[0], "CCA start"),
+            (rival_trainer, histories[1], "random start"),
+            (*data, self._stats_on_device()),
+            self.max_iter,
+            scorer,
+        )
+        if kept:
+            self.module_, self._optimizer, self._rng = rival, optimizer, rng
+            self._kept_trainer, self._history = rival_trainer, histories[1]
+            self.init_, self.linear_start_ridge_ = "random", None
+        self._history.publish(self)
+        self.module_.eval()
+        self._keep_float64_copy()
 
     def _fit_readouts(self, X, Y, rows, ranks):
         """The least-squares maps from each view's latent to the other view,
@@ -1086,15 +1095,15 @@ class CorrNet(
             fit_rows = np.sort(self._rng.choice(fit_rows, n_fit, replace=False))
         val_rows = np.intersect1d(val_rows, paired, assume_unique=True)
         if self.ranking_weight == 0:
-            return lambda: held_out_total_correlation(
-                self.module_, X, Y, stats, fit_rows, val_rows, ranks
+            return lambda module: held_out_total_correlation(
+                module, X, Y, stats, fit_rows, val_rows, ranks
             )
         if len(val_rows) > _MAX_RANK_ROWS:
             val_rows = np.sort(
                 self._rng.choice(val_rows, _MAX_RANK_ROWS, replace=False)
             )
-        return lambda: held_out_mean_reciprocal_rank(
-            self.module_, X, Y, stats, fit_rows, val_rows, ranks
+        return lambda module: held_out_mean_reciprocal_rank(
+            module, X, Y, stats, fit_rows, val_rows, ranks
         )
 
     def _resume(self, X, Y, ranks):

@@ -46,6 +46,7 @@ __all__ = [
     "auto_rate",
     "make_optimizer",
     "map_batches",
+    "race",
     "resolve_device",
     "set_learning_rate",
 ]
@@ -591,6 +592,15 @@ class History:
             setattr(estimator, name, getattr(self, name))
 
 
+def staged(data):
+    """Training ``data`` (X, Y, rows, present, stats) with in-memory views
+    copied once to the GPU that ``stats`` are on (see
+    :func:`._data.stage_on_device`; unchanged on the CPU)."""
+    X, Y, rows, present, stats = data
+    device = stats[0][1].device
+    return stage_on_device(X, device), stage_on_device(Y, device), rows, present, stats
+
+
 class Trainer:
     """The training run of a module: epochs, stopping, the best weights.
 
@@ -636,10 +646,10 @@ class Trainer:
             Extended with each epoch.
         n_epochs : int
         scorer : callable, default=None
-            The validation score of the current weights (higher is better)
-            and its standard error: with it, the starting weights are scored
-            too, and the best-scoring weights are restored at the end. Else
-            the loss decides.
+            The validation score of a module's current weights (higher is
+            better) and its standard error: with it, the starting weights are
+            scored too, and the best-scoring weights are restored at the end.
+            Else the loss decides.
         may_stop : bool, default=True
             Whether to stop after ``n_iter_no_change`` epochs without
             improvement, and warn when ``n_epochs`` run out (False for
@@ -649,12 +659,22 @@ class Trainer:
         on_epoch : callable, default=None
             Called after each epoch with (best weights, epochs done, finished).
         """
+        epochs = self.epochs(
+            staged(data), history, n_epochs, scorer, may_stop, resume, on_epoch
+        )
+        for _ in epochs:
+            pass
+
+    def epochs(self, data, history, n_epochs, scorer=None, may_stop=True,
+               resume=None, on_epoch=None, label=None):  # fmt: skip
+        """:meth:`run` (on :func:`staged` ``data``) as a generator: it yields
+        after each epoch the standard error of the epoch's validation score
+        (None without ``scorer``), and restores the best weights when the
+        epochs end. ``label`` names the run in the log (see :func:`race`)."""
         X, Y, rows, present, stats = data
-        device = stats[0][1].device  # on a GPU, in-memory views are copied once
-        X, Y = stage_on_device(X, device), stage_on_device(Y, device)
         best_state, done, finished = resume or (None, 0, False)
         if scorer is not None and history.best_validation_score_ == -np.inf:
-            score, error = scorer()
+            score, error = scorer(self.module)
             history.start_score(score, self.schedule.start_margin(error))
             best_state = copy.deepcopy(self.module.state_dict())
         verbose = self.schedule.verbose and self.ranks.rank == 0
@@ -669,14 +689,15 @@ class Trainer:
             # Every rank sees the same (all-reduced) loss and validation
             # score, so stopping decisions agree.
             history.add_epoch(terms)
-            score, error = (None, None) if scorer is None else scorer()
+            score, error = (None, None) if scorer is None else scorer(self.module)
             if history.improved(score, self.schedule.tolerance(error), error):
                 best_state = copy.deepcopy(self.module.state_dict())
             stop = may_stop and history.exhausted(self.schedule.n_iter_no_change)
             if verbose:
-                self._log(history, terms, stop)
+                self._log(history, terms, stop, label)
             if on_epoch is not None:
                 on_epoch(best_state, epoch + 1, stop or epoch + 1 == n_epochs)
+            yield error
             if stop:
                 break
         if may_stop and not stop and n_epochs and not finished:
@@ -688,12 +709,13 @@ class Trainer:
         if best_state is not None:
             self.module.load_state_dict(best_state)
 
-    def _log(self, history, terms, stop):
+    def _log(self, history, terms, stop, label=None):
         line = ", ".join(f"{name}={terms[name]:.4f}" for name in ("loss", *TERMS))
         line += f", learning rate={self.optimizer.param_groups[0]['lr']:.3g}"
         if history.validation_scores_:
             line += f", validation score={history.validation_scores_[-1]:.4f}"
-        print(f"Epoch {history.n_iter_}: {line}, time={terms['seconds']:.1f} s")
+        epoch = f"{label}, epoch" if label else "Epoch"
+        print(f"{epoch} {history.n_iter_}: {line}, time={terms['seconds']:.1f} s")
         if stop and history.falling():
             print(
                 f"Validation score more than {FALL_ERRORS:g} standard errors below "
@@ -774,6 +796,56 @@ class Trainer:
             terms["ranking"],
         )
         return terms
+
+
+@_one_blas_thread
+def race(first, second, data, n_epochs, scorer):
+    """Train two runs in lockstep, an epoch of each in turn, and return the
+    index (0 or 1) of the one to keep.
+
+    Each run is a (trainer, history, label) triple: its own module and
+    optimiser, its record and its name in the log. Each stops by its own
+    rule, and also when it has fallen behind: when its best validation
+    score is more than ``FALL_ERRORS`` of its standard errors below the
+    other run's best at ``FALL_EPOCHS`` checks in a row (the falling rule
+    of :class:`History`, against the rival instead of its own past). A run
+    that far behind would rarely catch up, and training it to its own end
+    cost most of the race's time where it lost (``benchmarks/speed.py``).
+    The first run is kept unless the second's best beats its ``bar`` (a
+    start kept by the first must be beaten by its margin). Every rank sees
+    the same scores, so all keep the same run.
+    """
+    runs = (first, second)
+    data = staged(data)
+    live = {
+        i: trainer.epochs(data, history, n_epochs, scorer, label=label)
+        for i, (trainer, history, label) in enumerate(runs)
+    }
+    behind = [0, 0]
+    while live:
+        for i, epochs in list(live.items()):
+            error = next(epochs, StopIteration)
+            if error is StopIteration:  # its own rule stopped it
+                del live[i]
+                continue
+            history, rival = runs[i][1], runs[1 - i][1]
+            low = history.best_validation_score_ < (
+                rival.best_validation_score_ - FALL_ERRORS * error
+            )
+            behind[i] = behind[i] + 1 if low else 0
+            if behind[i] >= FALL_EPOCHS:
+                live.pop(i).close()  # its weights are not kept
+                _log_dropped(runs[i], runs[1 - i])
+    return int(second[1].best_validation_score_ > first[1].bar)
+
+
+def _log_dropped(run, rival):
+    trainer, _, label = run
+    if trainer.schedule.verbose and trainer.ranks.rank == 0:
+        print(
+            f"{label}: best validation score more than {FALL_ERRORS:g} standard "
+            f"errors below the {rival[2]}'s for {FALL_EPOCHS} epochs: stopping."
+        )
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ import skcorrnet._corrnet
 import skcorrnet._progress
 from skcorrnet import CorrNet
 from skcorrnet._linear_cca import PLS_RIDGES
-from skcorrnet._training import History, Schedule, auto_batch
+from skcorrnet._training import History, Schedule, Trainer, auto_batch
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -181,29 +181,40 @@ def test_early_stopping_restores_best_weights():
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
-def _spy_runs(monkeypatch, bonus=(0.0, 0.0)):
-    """Record each training run of a fit: its starting and final weights,
-    whether the optimiser's state was empty, its validation scores; and add
-    ``bonus[i]`` to the held-out scores of run i's epochs (not its start's),
-    to choose which run wins."""
-    runs, run = [], CorrNet._run
+def _spy_runs(monkeypatch, bonus=(0.0, 0.0), script=None):
+    """Record each training run of a fit (in a race, in the order of their
+    first epochs: the linear start's first): its starting and final weights
+    (no final weights for a run dropped in a race), whether its optimiser's
+    state was empty, the held-out scores its epochs returned. Run i's
+    epochs (not its start) score ``bonus[i]`` more than they did; with
+    ``script``, run i's scores are ``script[i]`` = (start, epochs), with a
+    standard error of 0.1."""
+    runs, epochs = [], Trainer.epochs
 
-    def spy(self, data, scorer, *args):
-        i, calls = len(runs), []
-        record = {"start": copy.deepcopy(self.module_.state_dict()),
-                  "fresh_optimizer": not self._optimizer.state}  # fmt: skip
-
-        def scored():
-            score, error = scorer()
-            calls.append(score)
-            return score + (bonus[i] if len(calls) > 1 else 0.0), error
-
-        run(self, data, scored if scorer is not None else None, *args)
-        record.update(end=copy.deepcopy(self.module_.state_dict()),
-                      scores=self.validation_scores_)  # fmt: skip
+    def spy(self, data, history, n_epochs, scorer=None, *args, **kwargs):
+        i = len(runs)
+        record = {"start": copy.deepcopy(self.module.state_dict()),
+                  "fresh_optimizer": not self.optimizer.state, "scores": []}  # fmt: skip
         runs.append(record)
+        calls = []
 
-    monkeypatch.setattr(CorrNet, "_run", spy)
+        def scored(module):
+            calls.append(None)
+            if script is not None:
+                score, error = script[i][len(calls) > 1], 0.1
+            else:
+                score, error = scorer(module)
+                score += bonus[i] if len(calls) > 1 else 0.0
+            if len(calls) > 1:
+                record["scores"].append(score)
+            return score, error
+
+        yield from epochs(
+            self, data, history, n_epochs, scored if scorer else None, *args, **kwargs
+        )
+        record["end"] = copy.deepcopy(self.module.state_dict())
+
+    monkeypatch.setattr(Trainer, "epochs", spy)
     return runs
 
 
@@ -218,10 +229,10 @@ def _encoders(state):
 
 @pytest.mark.parametrize("winner, bonus", [("cca", (1.0, 0.0)), ("random", (0.0, 1.0))])
 def test_auto_start_keeps_the_run_that_scores_better(monkeypatch, winner, bonus):
-    """With early stopping, init="auto" trains from the linear start, then
-    from the module's initial random weights (an init="random" fit's) with a
-    fresh optimiser, and keeps the weights, scores and start of the run
-    that scored higher on the held-out rows."""
+    """With early stopping, init="auto" trains from the linear start and
+    from the module's initial random weights (an init="random" fit's), each
+    with a fresh optimiser, and keeps the weights, scores and start of the
+    run that scored higher on the held-out rows."""
     X, Y = two_views(noise=1.0)
     settings = dict(early_stopping=True, max_iter=4, n_iter_no_change=np.inf)
     runs = _spy_runs(monkeypatch, bonus)
@@ -241,25 +252,47 @@ def test_auto_start_keeps_the_run_that_scores_better(monkeypatch, winner, bonus)
     assert _same_weights(runs[0]["start"], random_run["start"])
 
 
+def test_the_linear_run_of_a_race_trains_as_it_would_alone(monkeypatch):
+    """The random run shuffles from a copy of the fit's generator, so the
+    linear start's run takes the steps of an init="cca" fit: its epochs
+    score the same on the held-out rows (here 1 more, its bonus)."""
+    X, Y = two_views(noise=1.0)
+    settings = dict(early_stopping=True, max_iter=3, n_iter_no_change=np.inf)
+    alone = fitted(X, Y, init="cca", **settings)
+    raced = _spy_runs(monkeypatch, bonus=(1.0, 0.0))
+    fitted(X, Y, **settings)
+    assert len(alone.validation_scores_) == 3
+    assert raced[0]["scores"] == [s + 1.0 for s in alone.validation_scores_]
+
+
+@pytest.mark.parametrize(
+    "script, epochs, winner",
+    [
+        (((5.0, 4.0), (0.0, 5.25)), (8, 8), "random"),  # 0.25 behind: < 3 errors
+        (((5.0, 4.0), (0.0, 5.4)), (4, 8), "random"),  # 0.4 behind from epoch 2
+        (((5.0, 6.0), (0.0, 4.0)), (8, 3), "cca"),  # 2 behind from epoch 1
+    ],
+)
+def test_a_run_that_falls_behind_in_the_race_stops(monkeypatch, script, epochs, winner):
+    """Scripted held-out scores (standard error 0.1): a run whose best is
+    more than 3 standard errors below the other's best at 3 epochs in a row
+    stops there; the other trains on (here to max_iter=8). The linear run
+    checks each epoch against the random run's best of one epoch fewer."""
+    runs = _spy_runs(monkeypatch, script=script)
+    X, Y = two_views(noise=1.0)
+    model = fitted(X, Y, early_stopping=True, max_iter=8, n_iter_no_change=np.inf)
+    assert tuple(len(run["scores"]) for run in runs) == epochs
+    assert model.init_ == winner
+    kept = runs[winner == "random"]
+    assert model.n_iter_ == len(kept["scores"]) == 8
+
+
 @pytest.mark.parametrize("random_score, winner", [(5.05, "cca"), (5.2, "random")])
 def test_a_random_run_must_beat_a_kept_start_by_tol(monkeypatch, random_score, winner):
     """Scripted held-out scores (standard error 0.1, so tol="auto" is 0.1):
     the linear run's epochs score 4 against its start's 5, so it keeps its
     start; the random run then replaces it only by scoring above 5 + 0.1."""
-    run = CorrNet._run
-    scripts = iter([(5.0, 4.0), (0.0, random_score)])
-
-    def scripted_run(self, data, scorer, *args):
-        start, epochs = next(scripts)
-        calls = []
-
-        def scored():
-            calls.append(None)
-            return (start if len(calls) == 1 else epochs), 0.1
-
-        run(self, data, scored, *args)
-
-    monkeypatch.setattr(CorrNet, "_run", scripted_run)
+    _spy_runs(monkeypatch, script=((5.0, 4.0), (0.0, random_score)))
     X, Y = two_views(noise=1.0)
     model = fitted(X, Y, early_stopping=True, max_iter=2, n_iter_no_change=np.inf)
     assert model.init_ == winner
