@@ -252,9 +252,12 @@ class CorrNet(
         ``"random"``: Glorot-uniform weights, as in the paper. ``"auto"``:
         where ``fit`` holds rows out for early stopping, the encoders have
         hidden layers and there is no ``checkpoint_path``, both: it trains
-        from the CCA start, then again from random weights with a fresh
-        optimiser, and keeps the run that scored higher on the held-out rows
-        (the CCA start's on a tie), at about twice the training time; set
+        from the CCA start and from random weights, each with its own
+        optimiser, an epoch of each in turn, and keeps the run that scored
+        higher on the held-out rows (the CCA start's on a tie). A run whose
+        best score falls more than 3 standard errors below the other's for
+        3 epochs stops there, so the loser costs a few epochs where it falls
+        behind early, and up to a whole run where the two stay close; set
         ``init="cca"`` for one run. Neither start wins on every shape
         (``benchmarks/mid_width.py``): on some hundreds of columns among a few
         thousand rows the CCA start fits noise that training keeps, while on
@@ -989,7 +992,7 @@ class CorrNet(
         return start_coordinates(X, Y, X.shape[0], one_process) != "columns"
 
     def _races(self, early, incremental):
-        """Whether ``init="auto"`` trains from a random start too, after
+        """Whether ``init="auto"`` trains from a random start too, beside
         the linear one, and keeps the better on the held-out rows: in a
         ``fit`` that validates, without a checkpoint to resume, of a network
         with a nonlinear branch (a linear one starts at its own optimum)."""

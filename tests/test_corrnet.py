@@ -188,7 +188,7 @@ def _spy_runs(monkeypatch, bonus=(0.0, 0.0), script=None):
     state was empty, the held-out scores its epochs returned. Run i's
     epochs (not its start) score ``bonus[i]`` more than they did; with
     ``script``, run i's scores are ``script[i]`` = (start, epochs), with a
-    standard error of 0.1."""
+    standard error of 0.1 (epochs: one score, or one per epoch)."""
     runs, epochs = [], Trainer.epochs
 
     def spy(self, data, history, n_epochs, scorer=None, *args, **kwargs):
@@ -201,7 +201,9 @@ def _spy_runs(monkeypatch, bonus=(0.0, 0.0), script=None):
         def scored(module):
             calls.append(None)
             if script is not None:
-                score, error = script[i][len(calls) > 1], 0.1
+                start, epochs = script[i]
+                epochs = np.broadcast_to(epochs, n_epochs)
+                score, error = epochs[len(calls) - 2] if len(calls) > 1 else start, 0.1
             else:
                 score, error = scorer(module)
                 score += bonus[i] if len(calls) > 1 else 0.0
@@ -269,22 +271,34 @@ def test_the_linear_run_of_a_race_trains_as_it_would_alone(monkeypatch):
     "script, epochs, winner",
     [
         (((5.0, 4.0), (0.0, 5.25)), (8, 8), "random"),  # 0.25 behind: < 3 errors
-        (((5.0, 4.0), (0.0, 5.4)), (4, 8), "random"),  # 0.4 behind from epoch 2
-        (((5.0, 6.0), (0.0, 4.0)), (8, 3), "cca"),  # 2 behind from epoch 1
+        (((5.0, 4.0), (0.0, 5.4)), (3, 8), "random"),  # 0.4 behind, no gain
+        (((5.0, 6.0), (0.0, 4.0)), (8, 3), "cca"),  # 2 behind, no gain
+        # 4 behind after its second epoch, but gaining 1 an epoch: it climbs on
+        (((5.0, 6.0), (0.0, np.minimum(np.arange(1.0, 9.0), 6.2))), (8, 8), "random"),
     ],
 )
-def test_a_run_that_falls_behind_in_the_race_stops(monkeypatch, script, epochs, winner):
+def test_a_run_that_falls_behind_in_the_race_stops(
+    monkeypatch, capsys, script, epochs, winner
+):
     """Scripted held-out scores (standard error 0.1): a run whose best is
-    more than 3 standard errors below the other's best at 3 epochs in a row
-    stops there; the other trains on (here to max_iter=8). The linear run
-    checks each epoch against the random run's best of one epoch fewer."""
+    more than 3 standard errors below the best of the other's trained
+    epochs, and more than 3 times its own last gain, after 2 rounds in a
+    row (from the second: the first epoch gains on no scored epoch) stops
+    there, and the log says so; the other trains on (here to max_iter=8).
+    A run 4 behind that gains 1 an epoch goes on, and wins."""
     runs = _spy_runs(monkeypatch, script=script)
     X, Y = two_views(noise=1.0)
-    model = fitted(X, Y, early_stopping=True, max_iter=8, n_iter_no_change=np.inf)
+    model = fitted(
+        X, Y, early_stopping=True, max_iter=8, n_iter_no_change=np.inf, verbose=1
+    )
     assert tuple(len(run["scores"]) for run in runs) == epochs
     assert model.init_ == winner
     kept = runs[winner == "random"]
     assert model.n_iter_ == len(kept["scores"]) == 8
+    log = capsys.readouterr().out
+    assert log.count("CCA start, epoch") == epochs[0]
+    assert log.count("random start, epoch") == epochs[1]
+    assert ("start's by more than 3 standard errors" in log) == (min(epochs) < 8)
 
 
 @pytest.mark.parametrize("random_score, winner", [(5.05, "cca"), (5.2, "random")])
