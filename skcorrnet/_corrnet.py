@@ -255,9 +255,10 @@ class CorrNet(
         from the CCA start and from random weights, each with its own
         optimiser, an epoch of each in turn, and keeps the run that scored
         higher on the held-out rows (the CCA start's on a tie). A run whose
-        best score falls more than 3 standard errors below the other's for
-        3 epochs stops there, so the loser costs a few epochs where it falls
-        behind early, and up to a whole run where the two stay close; set
+        best score is more than 3 standard errors below the other's best
+        epoch, and gains too slowly to catch up in 3 epochs, at 2 epochs in
+        a row, stops there: the loser costs a few epochs where it falls
+        clearly behind, up to a whole run where the two stay close; set
         ``init="cca"`` for one run. Neither start wins on every shape
         (``benchmarks/mid_width.py``): on some hundreds of columns among a few
         thousand rows the CCA start fits noise that training keeps, while on
