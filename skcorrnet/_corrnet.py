@@ -907,6 +907,11 @@ class CorrNet(
             (*data, stats), self._history, n_epochs, scorer, not incremental, resume,
             on_epoch,
         )  # fmt: skip
+        self._finish_run()
+
+    def _finish_run(self):
+        """After training: publish the kept run's history, switch the
+        network to inference and refresh its float64 copy."""
         self._history.publish(self)
         self.module_.eval()
         self._keep_float64_copy()
@@ -1039,9 +1044,7 @@ class CorrNet(
             self.module_, self._optimizer, self._rng = rival, optimizer, rng
             self._kept_trainer, self._history = rival_trainer, histories[1]
             self.init_, self.linear_start_ridge_ = "random", None
-        self._history.publish(self)
-        self.module_.eval()
-        self._keep_float64_copy()
+        self._finish_run()
 
     def _fit_readouts(self, X, Y, rows, ranks):
         """The least-squares maps from each view's latent to the other view,

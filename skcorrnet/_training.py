@@ -839,8 +839,8 @@ def race(first, second, data, n_epochs, scorer):
 
 def _behind(history, best_before, rival, error):
     """Whether a run is behind its rival after an epoch: its best score is
-    more than ``FALL_ERRORS`` standard ``error``\ s below the best of the
-    rival's trained epochs, and more than ``FALL_EPOCHS`` times what this
+    more than ``FALL_ERRORS`` standard errors (``error``) below the best of
+    the rival's trained epochs, and more than ``FALL_EPOCHS`` times what this
     epoch added to its best (``best_before``): at that pace it would not
     catch up in ``FALL_EPOCHS`` epochs.
 
