@@ -425,7 +425,10 @@ class CorrNet(
         there are more, the correlations of its variate pairs on the held-out
         rows summed: the protocol of
         :func:`skcorrnet.metrics.total_correlation`), stop when it stops
-        improving, and restore the best weights. With ``ranking_weight > 0``
+        improving, and restore the weights of the last epoch scoring within
+        half a standard error of the best (epochs that close differ by the
+        held-out rows' noise, and the later has trained more; see the user
+        guide). With ``ranking_weight > 0``
         the score is retrieval instead: the mean reciprocal rank of each
         held-out row's partner among up to 1,000 held-out rows (per process),
         both directions, by cosine in the space ``transform`` returns. The

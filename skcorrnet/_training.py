@@ -3,8 +3,8 @@
 :class:`Trainer` runs the epochs of a fit: it plans each epoch's batches, takes
 the optimiser steps (through DistributedDataParallel in a distributed fit),
 records each epoch in a :class:`History`, stops when the loss or the
-validation score stops improving, logs on rank 0 and restores the best
-weights. :func:`race` trains two such runs in lockstep and stops the one that
+validation score stops improving, logs on rank 0 and restores the kept
+weights (the best epoch's, or a later epoch's within its noise). :func:`race` trains two such runs in lockstep and stops the one that
 falls behind.
 
 Data stay where the caller keeps them (a numpy array, a memmap, a sparse
@@ -367,6 +367,9 @@ AUTO_LOSS_TOL = 1e-4
 # A validation score more than FALL_ERRORS of its standard errors below the
 # reference at FALL_EPOCHS epochs in a row is falling (see History).
 FALL_ERRORS, FALL_EPOCHS = 3.0, 3
+# With early stopping, the weights kept are those of the last epoch scoring
+# within KEEP_ERRORS standard errors of the best (see History.near_best).
+KEEP_ERRORS = 0.5
 # In a race of two runs, a run behind the other at BEHIND_CHECKS epochs in a
 # row stops (see race).
 BEHIND_CHECKS = 2
@@ -566,6 +569,21 @@ class History:
                 self.falling_count = self.falling_count + 1 if low else 0
         return improved
 
+    def near_best(self, score, error):
+        """Whether an epoch's validation ``score`` is within ``KEEP_ERRORS``
+        standard errors (``error``) of the best, once training has left the
+        start: its weights are then kept instead of the best epoch's.
+
+        On a few hundred or thousand held-out rows, the best score is the
+        best of epochs whose scores differ by less than their noise; the later
+        of two such epochs has trained more. ``benchmarks/kept_epoch.py``
+        replays the stopping rule on recorded curves and compares the test
+        scores of the epochs each rule keeps (the user guide gives them).
+        """
+        if score is None or error is None or self.kept_start:
+            return False
+        return score >= self.best_validation_score_ - KEEP_ERRORS * error
+
     def falling(self):
         """Whether the validation score is falling (see the class docstring)."""
         return (self.falling_count or 0) >= FALL_EPOCHS
@@ -606,7 +624,7 @@ def staged(data):
 
 
 class Trainer:
-    """The training run of a module: epochs, stopping, the best weights.
+    """The training run of a module: epochs, stopping, the kept weights.
 
     A trainer is kept across ``partial_fit`` calls (see :meth:`matches`), so a
     distributed fit wraps the module in DistributedDataParallel once.
@@ -639,7 +657,7 @@ class Trainer:
     @_one_blas_thread
     def run(self, data, history, n_epochs, scorer=None, may_stop=True, resume=None,
             on_epoch=None):  # fmt: skip
-        """Run up to ``n_epochs`` epochs on ``data``; keep the best weights.
+        """Run up to ``n_epochs`` epochs on ``data``; restore the kept weights.
 
         Parameters
         ----------
@@ -652,16 +670,18 @@ class Trainer:
         scorer : callable, default=None
             The validation score of a module's current weights (higher is
             better) and its standard error: with it, the starting weights are
-            scored too, and the best-scoring weights are restored at the end.
+            scored too, and the weights of the last epoch within
+            ``KEEP_ERRORS`` standard errors of the best score (or the start's,
+            if no epoch beat it) are restored at the end.
             Else the loss decides.
         may_stop : bool, default=True
             Whether to stop after ``n_iter_no_change`` epochs without
             improvement, and warn when ``n_epochs`` run out (False for
             ``partial_fit``'s single pass).
-        resume : tuple of (best weights, epochs done, finished), default=None
+        resume : tuple of (kept weights, epochs done, finished), default=None
             Where a checkpointed fit stopped.
         on_epoch : callable, default=None
-            Called after each epoch with (best weights, epochs done, finished).
+            Called after each epoch with (kept weights, epochs done, finished).
         """
         epochs = self.epochs(
             staged(data), history, n_epochs, scorer, may_stop, resume, on_epoch
@@ -673,7 +693,7 @@ class Trainer:
                resume=None, on_epoch=None, label=None):  # fmt: skip
         """:meth:`run` (on :func:`staged` ``data``) as a generator: it yields
         after each epoch the standard error of the epoch's validation score
-        (None without ``scorer``), and restores the best weights when the
+        (None without ``scorer``), and restores the kept weights when the
         epochs end. ``label`` names the run in the log (see :func:`race`)."""
         X, Y, rows, present, stats = data
         best_state, done, finished = resume or (None, 0, False)
@@ -694,7 +714,8 @@ class Trainer:
             # score, so stopping decisions agree.
             history.add_epoch(terms)
             score, error = (None, None) if scorer is None else scorer(self.module)
-            if history.improved(score, self.schedule.tolerance(error), error):
+            improved = history.improved(score, self.schedule.tolerance(error), error)
+            if improved or history.near_best(score, error):
                 best_state = copy.deepcopy(self.module.state_dict())
             stop = may_stop and history.exhausted(self.schedule.n_iter_no_change)
             if verbose:

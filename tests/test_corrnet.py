@@ -26,7 +26,7 @@ import skcorrnet._corrnet
 import skcorrnet._progress
 from skcorrnet import CorrNet
 from skcorrnet._linear_cca import PLS_RIDGES
-from skcorrnet._training import History, Schedule, Trainer, auto_batch
+from skcorrnet._training import KEEP_ERRORS, History, Schedule, Trainer, auto_batch
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -161,12 +161,14 @@ def test_convergence_warning_and_tol_stopping(views):
 
 
 def test_early_stopping_restores_best_weights():
-    """Training runs past its best epoch; the weights kept are that epoch's.
+    """Training runs past its best epoch; the weights kept are those of the
+    last epoch near it.
 
     Noisy views, so that training soon overfits; a random start scores below
     the first epochs, so the best is an epoch, not the start; tol=0, so that
-    any gain counts. A refit with the same seed that stops at that epoch must
-    give the same weights, bit for bit.
+    any gain counts. A refit with the same seed that stops at the kept epoch
+    (the best, or the last within half a standard error of it) must give the same
+    weights, bit for bit.
     """
     X, Y = two_views(noise=1.0)
     settings = dict(early_stopping=True, init="random", n_iter_no_change=3, tol=0.0)
@@ -176,9 +178,44 @@ def test_early_stopping_restores_best_weights():
     best = int(np.argmax(scores)) + 1
     assert model.best_validation_score_ == scores[best - 1]
     assert model.n_iter_ > best  # the last epochs were trained, then undone
-    again = fitted(X, Y, max_iter=best, **{**settings, "n_iter_no_change": 99})
+    kept = _kept_epoch(X, Y, dict(max_iter=60, **settings))
+    assert kept >= best
+    again = fitted(X, Y, max_iter=kept, **{**settings, "n_iter_no_change": 99})
     for a, b in zip(model.module_.parameters(), again.module_.parameters()):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def _kept_epoch(X, Y, settings):
+    """The epoch whose weights a fit with ``settings`` keeps: the last whose
+    held-out score is within half its standard error of the best score."""
+    with pytest.MonkeyPatch.context() as patch:
+        runs = _spy_runs(patch)
+        fitted(X, Y, **settings)
+    scores, errors = np.array(runs[0]["scores"]), np.array(runs[0]["errors"])
+    return int(np.flatnonzero(scores >= scores.max() - KEEP_ERRORS * errors)[-1]) + 1
+
+
+@given(st.lists(st.floats(-5.0, 5.0), min_size=1, max_size=15), st.floats(0.0, 2.0))
+def test_the_weights_kept_are_the_last_epoch_s_near_the_best(scores, error):
+    """Once an epoch has left the start, an epoch is kept (its weights
+    replace the kept ones) when it is the best so far or scores within
+    KEEP_ERRORS errors of the best: the last kept is the last epoch that
+    close to the final best, though the best may come after an epoch kept
+    on the way."""
+    history = History()
+    history.start_validation()
+    history.start_score(-10.0, 0.0)
+    kept = [
+        i
+        for i, score in enumerate(scores)
+        if history.improved(score, 0.0, error) | history.near_best(score, error)
+    ]
+    near = [i for i, s in enumerate(scores) if s >= max(scores) - KEEP_ERRORS * error]
+    assert kept[-1] == max(near)
+    fresh = History()
+    fresh.start_validation()
+    fresh.start_score(0.0, 1.0)
+    assert not fresh.near_best(0.0, 1.0)  # the start is kept: only its margin counts
 
 
 def _spy_runs(monkeypatch, bonus=(0.0, 0.0), script=None):
@@ -188,13 +225,15 @@ def _spy_runs(monkeypatch, bonus=(0.0, 0.0), script=None):
     state was empty, the held-out scores its epochs returned. Run i's
     epochs (not its start) score ``bonus[i]`` more than they did; with
     ``script``, run i's scores are ``script[i]`` = (start, epochs), with a
-    standard error of 0.1 (epochs: one score, or one per epoch)."""
+    standard error of 0.1 (epochs: one score, or one per epoch), and the
+    standard errors of the epochs' scores."""
     runs, epochs = [], Trainer.epochs
 
     def spy(self, data, history, n_epochs, scorer=None, *args, **kwargs):
         i = len(runs)
         record = {"start": copy.deepcopy(self.module.state_dict()),
-                  "fresh_optimizer": not self.optimizer.state, "scores": []}  # fmt: skip
+                  "fresh_optimizer": not self.optimizer.state, "scores": [],
+                  "errors": []}  # fmt: skip
         runs.append(record)
         calls = []
 
@@ -209,6 +248,7 @@ def _spy_runs(monkeypatch, bonus=(0.0, 0.0), script=None):
                 score += bonus[i] if len(calls) > 1 else 0.0
             if len(calls) > 1:
                 record["scores"].append(score)
+                record["errors"].append(error)
             return score, error
 
         yield from epochs(
