@@ -191,12 +191,26 @@ def with_worst(row):
 def best_peers(columns):
     """The best peer on each task, from the committed results of the
     benchmark that runs it side by side with CorrNet."""
-    row = {"model": "best peer (committed results: quality.py, 5 seeds; "
-                    "mid_width.py, 2; ranking.py, 3; worst seed)"}  # fmt: skip
+    seeds = {source: _seeds(source) for source in ("quality", "mid_width", "ranking")}
+    row = {"model": "best peer (committed results: "
+                    f"quality.py, {seeds['quality']} seeds; mid_width.py, "
+                    f"{seeds['mid_width']}; ranking.py, {seeds['ranking']}; worst seed)"}  # fmt: skip
     for column in columns:
         task, k = column.split(" k=")
         row[column] = _best_peer(task, int(k))
     return [row]
+
+
+def _seeds(source):
+    """The number of seeds in ``source``'s committed results of the task
+    the best peer is read from ("?" if none)."""
+    path = RESULTS / f"{source}.json"
+    if not path.exists():
+        return "?"
+    runs = json.loads(path.read_text())["runs"]
+    if source == "ranking":
+        runs = [run for run in runs if run["task"] == "linear-1k"]
+    return len({run["seed"] for run in runs})
 
 
 def _best_peer(task, k):

@@ -428,7 +428,7 @@ class CorrNet(
         improving, and restore the weights of the last epoch scoring within
         half a standard error of the best (epochs that close differ by the
         held-out rows' noise, and the later has trained more; see the user
-        guide). With ``ranking_weight > 0``
+        guide; with a ranking term, the best epoch's). With ``ranking_weight > 0``
         the score is retrieval instead: the mean reciprocal rank of each
         held-out row's partner among up to 1,000 held-out rows (per process),
         both directions, by cosine in the space ``transform`` returns. The
@@ -497,7 +497,7 @@ class CorrNet(
     checkpoint_path : str or path-like, default=None
         Where ``fit`` saves its whole training state after every epoch
         (weights, optimiser, random state, epoch counters, loss and
-        validation history, best weights, scaling moments), atomically: a
+        validation history, kept weights, scaling moments), atomically: a
         kill during the write leaves the previous checkpoint whole. A
         ``fit`` with a checkpoint there, the same parameters and the same
         data (checked by a fingerprint of shapes and a few rows) resumes

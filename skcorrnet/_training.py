@@ -453,6 +453,16 @@ class Schedule(Settings):
             return self.tol
         return AUTO_LOSS_TOL if standard_error is None else standard_error
 
+    def keep_margin(self, standard_error):
+        """How far below the best validation score a later epoch may score
+        and still be kept (see :meth:`History.near_best`): ``KEEP_ERRORS``
+        standard errors of the correlation score; None with a ranking term,
+        whose retrieval score ``benchmarks/kept_epoch.py`` does not measure
+        (the best epoch is kept)."""
+        if self.ranking_weight > 0 or standard_error is None:
+            return None
+        return KEEP_ERRORS * standard_error
+
     def start_margin(self, standard_error):
         """What an epoch must gain over the starting weights' validation
         score to replace them: the tolerance, where the score is the
@@ -569,10 +579,10 @@ class History:
                 self.falling_count = self.falling_count + 1 if low else 0
         return improved
 
-    def near_best(self, score, error):
-        """Whether an epoch's validation ``score`` is within ``KEEP_ERRORS``
-        standard errors (``error``) of the best, once training has left the
-        start: its weights are then kept instead of the best epoch's.
+    def near_best(self, score, margin):
+        """Whether an epoch's validation ``score`` is within ``margin`` of the
+        best (:meth:`Schedule.keep_margin`; None: never), once training has
+        left the start: its weights are then kept instead of the best epoch's.
 
         On a few hundred or thousand held-out rows, the best score is the
         best of epochs whose scores differ by less than their noise; the later
@@ -580,9 +590,9 @@ class History:
         replays the stopping rule on recorded curves and compares the test
         scores of the epochs each rule keeps (the user guide gives them).
         """
-        if score is None or error is None or self.kept_start:
+        if score is None or margin is None or self.kept_start:
             return False
-        return score >= self.best_validation_score_ - KEEP_ERRORS * error
+        return score >= self.best_validation_score_ - margin
 
     def falling(self):
         """Whether the validation score is falling (see the class docstring)."""
@@ -715,7 +725,7 @@ class Trainer:
             history.add_epoch(terms)
             score, error = (None, None) if scorer is None else scorer(self.module)
             improved = history.improved(score, self.schedule.tolerance(error), error)
-            if improved or history.near_best(score, error):
+            if improved or history.near_best(score, self.schedule.keep_margin(error)):
                 best_state = copy.deepcopy(self.module.state_dict())
             stop = may_stop and history.exhausted(self.schedule.n_iter_no_change)
             if verbose:

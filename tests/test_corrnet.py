@@ -208,7 +208,8 @@ def test_the_weights_kept_are_the_last_epoch_s_near_the_best(scores, error):
     kept = [
         i
         for i, score in enumerate(scores)
-        if history.improved(score, 0.0, error) | history.near_best(score, error)
+        if history.improved(score, 0.0, error)
+        | history.near_best(score, KEEP_ERRORS * error)
     ]
     near = [i for i, s in enumerate(scores) if s >= max(scores) - KEEP_ERRORS * error]
     assert kept[-1] == max(near)
@@ -216,6 +217,17 @@ def test_the_weights_kept_are_the_last_epoch_s_near_the_best(scores, error):
     fresh.start_validation()
     fresh.start_score(0.0, 1.0)
     assert not fresh.near_best(0.0, 1.0)  # the start is kept: only its margin counts
+
+
+@pytest.mark.parametrize("ranking_weight, margin", [(0.0, 0.15), (1.0, None)])
+def test_a_later_epoch_near_the_best_is_kept_for_correlation_not_retrieval(
+    ranking_weight, margin
+):
+    """Half a standard error (here 0.3) of the correlation score; with a
+    ranking term, whose retrieval score the rule was not measured on, the
+    best epoch is kept."""
+    params = CorrNet(ranking_weight=ranking_weight).get_params()
+    assert Schedule.from_params(params).keep_margin(0.3) == margin
 
 
 def _spy_runs(monkeypatch, bonus=(0.0, 0.0), script=None):
