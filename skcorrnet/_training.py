@@ -4,8 +4,8 @@
 the optimiser steps (through DistributedDataParallel in a distributed fit),
 records each epoch in a :class:`History`, stops when the loss or the
 validation score stops improving, logs on rank 0 and restores the kept
-weights (the best epoch's, or a later epoch's within its noise). :func:`race` trains two such runs in lockstep and stops the one that
-falls behind.
+weights (the best epoch's, or a later epoch's within its noise). :func:`race`
+trains two such runs in lockstep and stops the one that falls behind.
 
 Data stay where the caller keeps them (a numpy array, a memmap, a sparse
 matrix): each batch's rows are read, converted to float32 and standardised on
