@@ -104,7 +104,7 @@ def trained_scenarios(out, rank, mine, X, Y):
     both = np.load(path, mmap_mode="r")
     model = CorrNet(  # each rank seeded differently: both starts are rank 0's
         distributed=True, early_stopping=True, n_iter_no_change=3, tol=0.05,
-        n_components=10, max_iter=80, random_state=rank,
+        n_components=10, hidden_layer_sizes=(64,), max_iter=80, random_state=rank,
     )  # fmt: skip
     save(out, "memmap", rank, model.fit(both[mine, :32], both[mine, 32:]))
     Xs, Ys = X[mine].copy(), Y[mine].copy()

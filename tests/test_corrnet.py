@@ -820,12 +820,12 @@ def test_partial_fit_on_chunks_trains_like_fit(digit_halves):
     L, R = digit_halves
     train, test = np.arange(1400), np.arange(1400, len(L))
     params = dict(n_components=5, random_state=0, device="cpu")
-    full = CorrNet(max_iter=10, n_iter_no_change=np.inf, **params).fit(L[train], R[train])
+    full = CorrNet(max_iter=6, n_iter_no_change=np.inf, **params).fit(L[train], R[train])
     stream = CorrNet(**params)
-    for _ in range(10):
+    for _ in range(6):
         for chunk in np.array_split(train, 4):
             stream.partial_fit(L[chunk], R[chunk])
-    assert stream.n_iter_ == 40
+    assert stream.n_iter_ == 24
 
     def held_out(model):
         return total_correlation(
@@ -1120,7 +1120,7 @@ def test_readout_sums_of_sparse_targets_are_the_dense_ones():
 
 def test_pipeline_grid_search_and_cross_val(digit_halves):
     L, R = digit_halves
-    small = dict(n_components=3, hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+    small = dict(n_components=3, hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     pipe = make_pipeline(StandardScaler(), CorrNet(**small))
     pipe.fit(L, R)
     assert pipe.predict(L).shape == R.shape
