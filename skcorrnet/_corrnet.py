@@ -492,7 +492,9 @@ class CorrNet(
 
     warm_start : bool, default=False
         Whether ``fit`` continues from the current weights, scaling statistics
-        and optimiser state instead of starting afresh.
+        and optimiser state instead of starting afresh. With early stopping,
+        the current weights are kept, with their ``best_validation_score_``,
+        until an epoch replaces them by the same rule as in a first fit.
 
     checkpoint_path : str or path-like, default=None
         Where ``fit`` saves its whole training state after every epoch

@@ -707,9 +707,13 @@ class Trainer:
         epochs end. ``label`` names the run in the log (see :func:`race`)."""
         X, Y, rows, present, stats = data
         best_state, done, finished = resume or (None, 0, False)
-        if scorer is not None and history.best_validation_score_ == -np.inf:
-            score, error = scorer(self.module)
-            history.start_score(score, self.schedule.start_margin(error))
+        if scorer is not None and best_state is None:
+            if history.best_validation_score_ == -np.inf:
+                score, error = scorer(self.module)
+                history.start_score(score, self.schedule.start_margin(error))
+            # The weights training starts from are kept until an epoch
+            # replaces them: the start's, or on a warm start the previous
+            # fit's kept weights, whose score best_validation_score_ is.
             best_state = copy.deepcopy(self.module.state_dict())
         verbose = self.schedule.verbose and self.ranks.rank == 0
         epoch_rows = int(self.ranks.sum([len(rows)])[0])  # of every rank

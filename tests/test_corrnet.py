@@ -896,6 +896,25 @@ def test_warm_start_can_turn_early_stopping_off(views):
     assert model.best_loss_ == min(model.loss_curve_[3:])
 
 
+def test_a_warm_start_that_never_nears_the_kept_score_keeps_the_kept_weights(
+    monkeypatch,
+):
+    """A warm start continues from the previous fit's kept weights, whose
+    score is ``best_validation_score_``; if none of its epochs comes near
+    that score, the fit ends with those weights, not its last epoch's (as
+    MLPRegressor keeps its best coefficients)."""
+    X, Y = two_views(noise=1.0)
+    model = fitted(X, Y, init="random", early_stopping=True, max_iter=3,
+                   n_iter_no_change=np.inf)  # fmt: skip
+    kept, best = copy.deepcopy(model.module_.state_dict()), model.best_validation_score_
+    runs = _spy_runs(monkeypatch, script=[(best - 1.0, best - 1.0)])
+    model.set_params(warm_start=True).fit(X, Y)
+    assert model.validation_scores_[3:] == [best - 1.0] * 3
+    assert model.best_validation_score_ == best and model.n_iter_ == 6
+    assert _same_weights(runs[0]["start"], kept)  # it trained from them...
+    assert _same_weights(model.module_.state_dict(), kept)  # ...and kept them
+
+
 # ----------------------------------------------------- dtypes and numerics
 
 

@@ -113,8 +113,9 @@ def test_streamed_input_is_never_copied_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(skcorrnet._training, "_BUFFER_BYTES", 2 * 2**20)
     rng = np.random.RandomState(0)
 
-    def growth(n_rows):
-        """The peak growth of a fit and transform, and the memmaps' bytes."""
+    def growth(n_rows, repeats=2):
+        """The least peak growth of ``repeats`` fits (sampled peaks only err
+        upwards, when other threads allocate), and the memmaps' bytes."""
         shared = rng.normal(size=(n_rows, 4))
         (tmp_path / str(n_rows)).mkdir()
         X_map, Y_map = memmaps(
@@ -126,15 +127,17 @@ def test_streamed_input_is_never_copied_whole(tmp_path, monkeypatch):
             n_components=4, hidden_layer_sizes=(16,), max_iter=1, batch_size=1024,
             early_stopping=True, random_state=0, device="cpu",
         )  # fmt: skip
-        peak = peak_memory_growth(lambda: model.fit(X_map, Y_map).transform(X_map))
-        return peak, X_map.nbytes + Y_map.nbytes
+        peaks = [
+            peak_memory_growth(lambda: model.fit(X_map, Y_map).transform(X_map))
+            for _ in range(repeats)
+        ]
+        return min(peaks), X_map.nbytes + Y_map.nbytes
 
-    growth(2_000)  # torch's first-call allocations, not used
+    growth(2_000, repeats=1)  # torch's first-call allocations, not used
     (small, small_bytes), (large, large_bytes) = growth(8_000), growth(64_000)
     # The views are float64: a float32 copy of one of them would add a quarter
     # of the extra bytes; the n x 4 output of transform and row indices add
-    # about 5%; the growth measured (about 4 MiB here) varies by about 4 MiB
-    # from fit to fit, as other threads allocate while the peak is sampled.
+    # about 5%, and sampling the peak up to about 10 MiB.
     assert large - small < 0.2 * (large_bytes - small_bytes), (small, large)
 
 
