@@ -1019,7 +1019,7 @@ def test_training_memory_stays_o_batch():
 
 def test_canonical_components_are_ordered_and_decorrelated(digit_halves):
     L, R = digit_halves
-    model = CorrNet(n_components=6, hidden_layer_sizes=(64,), max_iter=20, random_state=0)
+    model = CorrNet(n_components=6, hidden_layer_sizes=(64,), max_iter=8, random_state=0)
     model.fit(L, R)
     rho = model.canonical_correlations_
     assert np.all(np.diff(rho) <= 1e-12) and np.all((rho >= 0) & (rho <= 1))
