@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skcorrnet import CorrNet
 
 FAST = dict(
-    max_iter=5,
+    max_iter=2,
     hidden_layer_sizes=(8,),
     early_stopping=False,
     random_state=0,
