@@ -93,8 +93,9 @@ _SCORE_FIT_ROWS_PER_UNIT, _MIN_SCORE_FIT_ROWS = 80, 4096
 _MIN_COMPONENT_SCALE = 1e-3
 # Version of the checkpoint layout (2: the training history as History.state;
 # 3: with the stopping rule's reference; 4: and its count of falling epochs;
-# 5: a stream's least-squares readouts; 6: the start's margin).
-_CHECKPOINT_FORMAT = 6
+# 5: a stream's least-squares readouts; 6: the start's margin; 7: the learning
+# rate's factor).
+_CHECKPOINT_FORMAT = 7
 # The name of each view's data in messages.
 _NAMES = {"x": "X", "y": "y", None: "the components"}
 _INDEX = {"x": 0, "y": 1}

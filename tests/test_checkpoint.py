@@ -82,14 +82,18 @@ def test_a_killed_fit_that_keeps_its_start_resumes_to_the_same_refit(
     digit_halves, tmp_path, monkeypatch
 ):
     """A linear network starts at its optimum and no epoch beats it by tol:
-    the start is refitted on every row after training, from the random
-    state the checkpoint restored, so the resumed fit ends as the whole one."""
+    after 11 epochs it goes back to the start at a lower rate, which one more
+    epoch does not beat either. The start is refitted on every row after
+    training, from the random state the checkpoint restored. Killed before
+    the epoch at the lower rate, the resumed fit trains it at that rate, from
+    the start's weights, and ends as the whole one."""
     L, R = digit_halves
     path = tmp_path / "fit.pt"
-    params = dict(hidden_layer_sizes=(), early_stopping=True)
+    params = dict(hidden_layer_sizes=(), early_stopping=True, max_iter=16)
     whole = fit(L, R, **params)
-    assert whole._history.kept_start and whole.n_iter_ == 11
-    revive = killed_at(6, monkeypatch)
+    assert whole._history.kept_start and whole._history.annealing
+    assert whole.n_iter_ == 12
+    revive = killed_at(12, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         fit(L, R, checkpoint_path=path, **params)
     revive()

@@ -24,9 +24,17 @@ from threadpoolctl import threadpool_info, threadpool_limits
 import skcorrnet._canonical
 import skcorrnet._corrnet
 import skcorrnet._progress
+import skcorrnet._training
 from skcorrnet import CorrNet
 from skcorrnet._linear_cca import PLS_RIDGES
-from skcorrnet._training import KEEP_ERRORS, History, Schedule, Trainer, auto_batch
+from skcorrnet._training import (
+    ANNEAL_RATE,
+    KEEP_ERRORS,
+    History,
+    Schedule,
+    Trainer,
+    auto_batch,
+)
 from skcorrnet.metrics import sum_of_correlations, total_correlation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -160,23 +168,38 @@ def test_convergence_warning_and_tol_stopping(views):
     assert model.n_iter_ == 1 + 2 + 1
 
 
+def _spy_epochs(monkeypatch):
+    """Record each epoch a fit trains: its network's weights before and
+    after it, and its learning rate."""
+    seen, epoch = [], Trainer.epoch
+
+    def spy(self, *args, **kwargs):
+        before = copy.deepcopy(self.module.state_dict())
+        terms = epoch(self, *args, **kwargs)
+        seen.append({"before": before, "after": copy.deepcopy(self.module.state_dict()),
+                     "rate": self.optimizer.param_groups[0]["lr"]})  # fmt: skip
+        return terms
+
+    monkeypatch.setattr(Trainer, "epoch", spy)
+    return seen
+
+
 def test_early_stopping_restores_best_weights(monkeypatch):
     """Training runs past its best epoch; the weights kept are those of the
     last epoch near it.
 
     Noisy views, so that training soon overfits; a random start scores below
     the first epochs, so the best is an epoch, not the start; tol=0, so that
-    any gain counts. A refit with the same seed that stops at the kept epoch
-    (the best, or the last within half a standard error of it) must give the same
-    weights, bit for bit.
+    any gain counts. The network kept (its encoders: the decoders then
+    become least-squares readouts) is the one the kept epoch (the best, or
+    the last within half a standard error of it) ended with, bit for bit.
     """
     X, Y = two_views(noise=1.0)
     settings = dict(early_stopping=True, init="random", n_iter_no_change=3, tol=0.0)
-    runs = _spy_runs(monkeypatch)
+    runs, seen = _spy_runs(monkeypatch), _spy_epochs(monkeypatch)
     model = fitted(X, Y, max_iter=60, **settings)
-    monkeypatch.undo()
     scores = model.validation_scores_
-    assert len(scores) == model.n_iter_
+    assert len(scores) == model.n_iter_ == len(seen)
     best = int(np.argmax(scores)) + 1
     assert model.best_validation_score_ == scores[best - 1]
     assert model.n_iter_ > best  # the last epochs were trained, then undone
@@ -184,9 +207,34 @@ def test_early_stopping_restores_best_weights(monkeypatch):
     near = recorded >= recorded.max() - KEEP_ERRORS * errors
     kept = int(np.flatnonzero(near)[-1]) + 1  # the last epoch near the best
     assert kept >= best
-    again = fitted(X, Y, max_iter=kept, **{**settings, "n_iter_no_change": 99})
-    for a, b in zip(model.module_.parameters(), again.module_.parameters()):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    final = _encoders(model.module_.state_dict())
+    assert _same_weights(final, _encoders(seen[kept - 1]["after"]))
+
+
+def test_a_stalled_fit_trains_on_from_its_kept_weights_at_a_fifth_of_the_rate(
+    monkeypatch,
+):
+    """Scripted held-out scores (standard error 0.1, tol=0.5): a gain over
+    three epochs, then three epochs below it exhaust n_iter_no_change=2.
+    The fit goes back to the weights of its best epoch (the third) and
+    trains on at ANNEAL_RATE times the rate while each epoch beats the best:
+    two do, the third does not and ends the fit, which keeps the second's
+    weights. A fit with the rule off stops at the sixth epoch."""
+    X, Y = two_views(noise=1.0)
+    scores = [1.0, 2.0, 3.0, 2.0, 2.0, 2.0, 4.0, 5.0, 4.9] + [9.0] * 11
+    settings = dict(early_stopping=True, init="random", n_iter_no_change=2, tol=0.5)
+    _spy_runs(monkeypatch, script=[(0.0, scores)] * 2)
+    seen = _spy_epochs(monkeypatch)
+    model = fitted(X, Y, max_iter=20, **settings)
+    assert model.n_iter_ == 9 and model.best_validation_score_ == 5.0
+    assert _same_weights(seen[6]["before"], seen[2]["after"])
+    rates = [epoch["rate"] for epoch in seen]
+    assert rates[6:] == [ANNEAL_RATE * rates[0]] * 3 and rates[:6] == [rates[0]] * 6
+    final = _encoders(model.module_.state_dict())
+    assert _same_weights(final, _encoders(seen[7]["after"]))
+    seen.clear()
+    monkeypatch.setattr(skcorrnet._training, "ANNEAL_RATE", None)
+    assert fitted(X, Y, max_iter=20, **settings).n_iter_ == 6
 
 
 @given(st.lists(st.floats(-5.0, 5.0), min_size=1, max_size=15), st.floats(0.0, 2.0))
@@ -618,8 +666,11 @@ def test_auto_tol_is_the_validation_scores_standard_error(tol, error):
 
 def test_auto_tol_stops_as_a_tol_of_the_scores_standard_error(monkeypatch):
     """A fit whose held-out score has a standard error of 0.01 stops, and
-    keeps its weights, as a fit at tol=0.01 does: earlier than at tol=0."""
+    keeps its weights, as a fit at tol=0.01 does: earlier than at tol=0.
+    (The rule alone: no training on at a lower rate, which would part the
+    scores of the fits once the first runs out of patience.)"""
     X, Y = two_views(noise=1.0)
+    monkeypatch.setattr(skcorrnet._training, "ANNEAL_RATE", None)
     settings = dict(
         early_stopping=True, init="random", n_iter_no_change=2, max_iter=60
     )
