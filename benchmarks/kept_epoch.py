@@ -11,7 +11,9 @@ records, for each epoch of each fit, the held-out score early stopping sees,
 its standard error, and the total correlation on a large test set it never
 sees; then it replays the fit's own stopping rule
 (``skcorrnet._training.History``, ``n_iter_no_change=10``, ``tol="auto"``) on
-the recorded scores, and reports the test score of the epoch each rule keeps:
+the recorded scores (the rule alone: where it stops, the fits go on at a lower
+rate since the twenty-second session, which ``anneal.py`` measures by real
+fits), and reports the test score of the epoch each rule keeps:
 
 * ``best``: the best-scoring epoch (``CorrNet``'s rule until the twentieth
   session);

@@ -455,7 +455,13 @@ class CorrNet(
         than 3 standard errors below that of its last improvement (see
         ``tol``) at 3 epochs in a row, after a first improvement over the
         start: the score is then falling, not noisy, and the best weights
-        are behind. ``np.inf``: no stopping before ``max_iter``.
+        are behind. With early stopping, where either rule would stop, the
+        fit first goes back to its kept weights and trains on at a fifth of
+        the learning rate (as MLPRegressor's ``learning_rate="adaptive"``
+        divides it by 5) while each epoch beats the best score, and stops at
+        the first that does not: smaller steps settle nearer the optimum the
+        full-rate steps jump around (see the user guide). ``np.inf``: no
+        stopping before ``max_iter``.
 
     device : str, default="auto"
         Torch device to train and predict on: ``"cpu"``, ``"cuda"``,
