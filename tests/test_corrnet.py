@@ -212,10 +212,11 @@ def test_early_stopping_restores_best_weights(monkeypatch):
 
 
 def test_a_stalled_fit_trains_on_from_its_kept_weights_at_a_fifth_of_the_rate(
-    monkeypatch,
+    monkeypatch, capsys
 ):
     """Scripted held-out scores (standard error 0.1, tol=0.5): a gain over
-    three epochs, then three epochs below it exhaust n_iter_no_change=2.
+    three epochs, then three epochs 10 errors below it, which stop a fit by
+    either rule (a falling score, and n_iter_no_change=2 run out).
     The fit goes back to the weights of its best epoch (the third) and
     trains on at ANNEAL_RATE times the rate while each epoch beats the best:
     two do, the third does not and ends the fit, which keeps the second's
@@ -225,8 +226,15 @@ def test_a_stalled_fit_trains_on_from_its_kept_weights_at_a_fifth_of_the_rate(
     settings = dict(early_stopping=True, init="random", n_iter_no_change=2, tol=0.5)
     _spy_runs(monkeypatch, script=[(0.0, scores)] * 2)
     seen = _spy_epochs(monkeypatch)
-    model = fitted(X, Y, max_iter=20, **settings)
+    model = fitted(X, Y, max_iter=20, verbose=1, **settings)
     assert model.n_iter_ == 9 and model.best_validation_score_ == 5.0
+    said = [line for line in capsys.readouterr().out.splitlines() if "Epoch" not in line]
+    assert said == [
+        "Validation score more than 3 standard errors below its last gain for 3 "
+        "epochs: back to the kept weights, training on at 0.2 times the learning "
+        "rate while each epoch beats the best.",
+        "No gain at the lowered learning rate: stopping.",
+    ]
     assert _same_weights(seen[6]["before"], seen[2]["after"])
     rates = [epoch["rate"] for epoch in seen]
     assert rates[6:] == [ANNEAL_RATE * rates[0]] * 3 and rates[:6] == [rates[0]] * 6
