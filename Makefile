@@ -40,7 +40,7 @@ docs-check: $(DOCS_STAMP)  ## every built page opened offline in headless Chromi
 		apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }
 	$(BIN)/python docs/check_pages.py docs/_build/html
 
-BENCHMARKS := defaults quality ridge_choice few_rows wide_views mid_width sklearn_example speed beyond_linear scale ranking semi_paired out_of_core distributed kept_epoch
+BENCHMARKS := defaults quality ridge_choice few_rows wide_views mid_width sklearn_example speed beyond_linear scale ranking semi_paired out_of_core distributed kept_epoch anneal
 
 $(BENCH_STAMP): $(STAMP)  ## the benchmarks' competitors (cca-zoo's Deep CCA)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
