@@ -245,6 +245,40 @@ def test_a_stalled_fit_trains_on_from_its_kept_weights_at_a_fifth_of_the_rate(
     assert fitted(X, Y, max_iter=20, **settings).n_iter_ == 6
 
 
+@given(st.lists(st.integers(-10, 10), max_size=40), st.integers(1, 4))
+def test_the_lower_rate_begins_where_stopping_would_stop_and_ends_at_a_non_gain(
+    scores, patience
+):
+    """Integer scores (standard error 1, tol 1). The run goes on at
+    ANNEAL_RATE from the epoch at which the stopping rule alone would stop,
+    never stops before it, and from then on stops at its first epoch that
+    does not beat the best; the rate drops once. Without validation scores
+    the rule alone stops."""
+    history, alone = History(), History()
+    for h in (history, alone):
+        h.start_validation()
+        h.start_score(0.0, 0.0)
+    began = stopped = None
+    for epoch, score in enumerate(map(float, scores)):
+        was = history.annealing
+        improved = history.improved(score, 1.0, 1.0)
+        alone.improved(score, 1.0, 1.0)
+        stop = history.settle(patience, improved)
+        if began is None and alone.exhausted(patience):
+            began = epoch
+            assert history.rate_factor == ANNEAL_RATE and not stop
+        assert history.annealing == (began is not None)
+        if was:
+            assert stop == (not improved)
+        if stop:
+            stopped = epoch
+            break
+    assert stopped is None or began is not None and stopped > began
+    unvalidated = History()
+    unvalidated.no_improvement_count = patience + 1
+    assert unvalidated.settle(patience, False) and not unvalidated.annealing
+
+
 @given(st.lists(st.floats(-5.0, 5.0), min_size=1, max_size=15), st.floats(0.0, 2.0))
 def test_the_weights_kept_are_the_last_epoch_s_near_the_best(scores, error):
     """Once an epoch has left the start, an epoch is kept (its weights
