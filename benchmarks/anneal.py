@@ -36,12 +36,11 @@ minutes on 2 cores; ``--quick``: 1 seed, the digits tasks). Writes
 benchmarks/results/anneal.{json,md}.
 """
 
-import argparse
 import time
 import warnings
 
 import numpy as np
-from kept_epoch import tasks
+from kept_epoch import parse_splits
 
 import skcorrnet._training
 from _common import machine, markdown_table, save, summarise
@@ -84,18 +83,13 @@ def gains(runs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="1 seed, digits tasks")
-    args = parser.parse_args()
-    seeds = range(1 if args.quick else args.seeds)
+    args, seeds, splits = parse_splits(__doc__)
     runs = []
-    for name, (k, splits) in tasks(seeds, args.quick).items():
-        for seed, X, Xt, Y, Yt in splits:
-            for rule, rate in RULES.items():
-                runs.append({"task": name, "rule": rule, "seed": seed,
-                             **fit_and_score(k, seed, rate, X, Xt, Y, Yt)})  # fmt: skip
-                print(runs[-1], flush=True)
+    for name, k, seed, X, Xt, Y, Yt in splits:
+        for rule, rate in RULES.items():
+            runs.append({"task": name, "rule": rule, "seed": seed,
+                         **fit_and_score(k, seed, rate, X, Xt, Y, Yt)})  # fmt: skip
+            print(runs[-1], flush=True)
     table = summarise(runs, ("task", "rule"), ["total_corr", "epochs", "fit_s", "warnings"])
     for row in table:
         row["worst_corr"] = min(r["total_corr"] for r in runs

@@ -173,20 +173,32 @@ def gains(table):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_splits(doc):
+    """Parse ``--seeds`` and ``--quick`` (a script's ``doc`` describes it);
+    return the arguments, the seeds and a list of each split of :func:`tasks`
+    as (task, k, seed, X, Xt, Y, Yt)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 seed, digits tasks")
     args = parser.parse_args()
     seeds = range(1 if args.quick else args.seeds)
+    splits = [
+        (name, k, *split)
+        for name, (k, task_splits) in tasks(seeds, args.quick).items()
+        for split in task_splits
+    ]
+    return args, seeds, splits
+
+
+def main():
+    args, seeds, splits = parse_splits(__doc__)
     runs = []
-    for name, (k, splits) in tasks(seeds, args.quick).items():
-        for seed, X, Xt, Y, Yt in splits:
-            for init in ("cca", "random"):
-                curve = record(k, init, seed, X, Xt, Y, Yt)
-                runs.append({"task": name, "start": init, "seed": seed,
-                             "curve": curve, **replay(curve)})  # fmt: skip
-                print({k: v for k, v in runs[-1].items() if k != "curve"}, flush=True)
+    for name, k, seed, X, Xt, Y, Yt in splits:
+        for init in ("cca", "random"):
+            curve = record(k, init, seed, X, Xt, Y, Yt)
+            runs.append({"task": name, "start": init, "seed": seed,
+                         "curve": curve, **replay(curve)})  # fmt: skip
+            print({k: v for k, v in runs[-1].items() if k != "curve"}, flush=True)
     figures = [*RULES, "oracle", "epochs"]
     table = summarise(runs, ("task", "start"), figures, sd_of="best")
     lines = [
